@@ -1,0 +1,382 @@
+//! Validated identifiers, scopes and instants: checked once at the edge, trusted inside.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why an identifier did not parse. The message names the offending input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{what} `{input}` is not a valid slug (expected [a-z0-9][a-z0-9_-]{{0,63}})")]
+    Slug { what: &'static str, input: String },
+    #[error("user id `{0}` must be 1 to 128 printable characters")]
+    User(String),
+    #[error("scope `{0}` is not `org`, `team:<id>` or `inbox:<id>`")]
+    Scope(String),
+    #[error("scope kind `{0}` is not `org`, `team` or `inbox`")]
+    Kind(String),
+    #[error("time `{0}` is not an RFC 3339 instant")]
+    Time(String),
+}
+
+fn is_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+macro_rules! slug_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
+                let s = s.into();
+                if is_slug(&s) {
+                    Ok(Self(s))
+                } else {
+                    Err(IdError::Slug { what: $what, input: s })
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::new(s)
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+slug_id!(
+    /// An organization: the root scope and the tenant.
+    OrgId, "org id");
+slug_id!(
+    /// A team (Reply's "client"), child of its org.
+    TeamId, "team id");
+slug_id!(
+    /// An inbox (a mailbox, an SMS line), child of a team or of the org.
+    InboxId, "inbox id");
+slug_id!(
+    /// A role, unique inside its org.
+    RoleId, "role id");
+slug_id!(
+    /// An invite, unique inside its org.
+    InviteId, "invite id");
+slug_id!(
+    /// A multi-use invite link, unique inside its org.
+    LinkId, "link id");
+
+/// A user id from the product's identity provider: 1 to 128 printable characters.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
+        let s = s.into();
+        let n = s.chars().count();
+        if (1..=128).contains(&n) && s.chars().all(|c| !c.is_control()) {
+            Ok(Self(s))
+        } else {
+            Err(IdError::User(s))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserId({:?})", self.0)
+    }
+}
+impl FromStr for UserId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+impl Serialize for UserId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The three kinds of scope, from the root down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeKind {
+    Org,
+    Team,
+    Inbox,
+}
+
+impl ScopeKind {
+    /// 0 for the org, 1 for a team, 2 for an inbox: a role of kind K may list permissions of depth >= K.
+    pub fn depth(self) -> u8 {
+        match self {
+            ScopeKind::Org => 0,
+            ScopeKind::Team => 1,
+            ScopeKind::Inbox => 2,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::Org => "org",
+            ScopeKind::Team => "team",
+            ScopeKind::Inbox => "inbox",
+        }
+    }
+}
+
+impl fmt::Display for ScopeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ScopeKind {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        match s {
+            "org" => Ok(ScopeKind::Org),
+            "team" => Ok(ScopeKind::Team),
+            "inbox" => Ok(ScopeKind::Inbox),
+            _ => Err(IdError::Kind(s.to_string())),
+        }
+    }
+}
+
+/// A scope inside one org: the org itself, a team or an inbox. Written `org`, `team:<id>`, `inbox:<id>`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Org,
+    Team(TeamId),
+    Inbox(InboxId),
+}
+
+impl Scope {
+    pub fn kind(&self) -> ScopeKind {
+        match self {
+            Scope::Org => ScopeKind::Org,
+            Scope::Team(_) => ScopeKind::Team,
+            Scope::Inbox(_) => ScopeKind::Inbox,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Org => f.write_str("org"),
+            Scope::Team(t) => write!(f, "team:{t}"),
+            Scope::Inbox(i) => write!(f, "inbox:{i}"),
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scope({self})")
+    }
+}
+
+impl FromStr for Scope {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::Scope(s.to_string());
+        if s == "org" {
+            return Ok(Scope::Org);
+        }
+        match s.split_once(':') {
+            Some(("team", id)) => TeamId::new(id).map(Scope::Team).map_err(|_| bad()),
+            Some(("inbox", id)) => InboxId::new(id).map(Scope::Inbox).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An instant in UTC with microsecond precision. Human-readable formats (JSON) see RFC 3339;
+/// binary formats see the signed count of microseconds since the Unix epoch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
+
+    pub fn from_micros(us: i64) -> Self {
+        Timestamp(us)
+    }
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+    pub fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Timestamp(t.timestamp_micros())
+    }
+    pub fn to_chrono(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros(self.0).unwrap_or_default()
+    }
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Timestamp::from_chrono(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| IdError::Time(s.to_string()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.to_chrono();
+        let s = if self.0 % 1_000_000 == 0 {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        } else {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        };
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Timestamp::parse(s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        } else {
+            i64::deserialize(d).map(Timestamp)
+        }
+    }
+}
+
+/// A position in the global log: the n-th event ever recorded, from 1.
+pub type Seq = u64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_checked() {
+        assert!(OrgId::new("acme").is_ok());
+        assert!(OrgId::new("a-b_c9").is_ok());
+        assert!(OrgId::new("9lives").is_ok());
+        for bad in ["", "Acme", "-x", "_x", "a b", "a.b", &"x".repeat(65)] {
+            let err = OrgId::new(bad).err();
+            assert!(
+                matches!(&err, Some(IdError::Slug { input, .. }) if input == bad),
+                "{bad:?} gave {err:?}"
+            );
+        }
+        assert!(OrgId::new("x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn user_ids_are_printable_and_bounded() {
+        assert!(UserId::new("ann@example.com").is_ok());
+        assert!(UserId::new("auth0|12 34").is_ok());
+        assert!(UserId::new("").is_err());
+        assert!(UserId::new("a\nb").is_err());
+        assert!(UserId::new("é".repeat(128)).is_ok());
+        assert!(UserId::new("é".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn scopes_round_trip() {
+        for s in ["org", "team:support", "inbox:billing"] {
+            let scope: Scope = s.parse().unwrap();
+            assert_eq!(scope.to_string(), s);
+        }
+        for bad in [
+            "", "Org", "team:", "team:A", "inbox", "folder:x", "team:a:b",
+        ] {
+            assert_eq!(bad.parse::<Scope>(), Err(IdError::Scope(bad.to_string())));
+        }
+    }
+
+    #[test]
+    fn timestamps_speak_rfc3339_in_json_and_micros_in_binary() {
+        let t = Timestamp::parse("2026-03-01T09:00:00Z").unwrap();
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-03-01T09:00:00Z\""
+        );
+        let t2 = Timestamp::parse("2026-03-01T10:00:00.5+01:00").unwrap();
+        assert_eq!(t2.to_string(), "2026-03-01T09:00:00.500000Z");
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+}
