@@ -1,5 +1,7 @@
 //! The rule of a check, read from domain.md and the seeds, as given/then rows with explanations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use permledger_domain::testkit::TestLedger;
 use permledger_domain::{Denial, Fact, OrgId, PermissionKey, Scope, Timestamp, UserId};
 

@@ -1,6 +1,8 @@
 //! Given a story, when a command, then the events it records or the rejection it gets: one row per
 //! success and per rejection path of every command. Each row runs on a fresh copy of the story.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use permledger_domain::testkit::TestLedger;
 use permledger_domain::Code;
 
