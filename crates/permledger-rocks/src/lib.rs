@@ -1,1 +1,341 @@
-//! placeholder
+//! The RocksDB event log: the log of record. One synced `WriteBatch` per group of commits holds the
+//! events, the org index and heads, the idempotency keys and the log head, so that a reader or a
+//! restart sees either all of a group or none of it. A storage error stops writes for good.
+
+pub mod cf;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use permledger_domain::{OrgId, Seq};
+use permledger_log::{
+    link_commits, Commit, Digest, EventLog, Hash, IdempotencyEntry, LogError, Record,
+};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions, DB,
+};
+use tokio::sync::watch;
+
+pub struct RocksLog {
+    db: DB,
+    path: PathBuf,
+    /// Serializes appends and holds the head they build on; `Some(reason)` once writes stopped.
+    writer: Mutex<WriterState>,
+    head: watch::Sender<Seq>,
+}
+
+struct WriterState {
+    head: Digest,
+    stopped: Option<String>,
+}
+
+fn io(e: rocksdb::Error) -> LogError {
+    LogError::Io(e.to_string())
+}
+
+fn corrupt(seq: Seq, reason: impl Into<String>) -> LogError {
+    LogError::Corruption {
+        seq,
+        reason: reason.into(),
+    }
+}
+
+impl RocksLog {
+    /// Opens (creating if needed) the log in `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<RocksLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path)
+            .map_err(|e| LogError::Io(format!("cannot create `{}`: {e}", path.display())))?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        let cfs = cf::ALL.iter().map(|name| {
+            let mut o = Options::default();
+            if *name == cf::EVENTS {
+                o.set_compression_type(DBCompressionType::Lz4);
+            }
+            ColumnFamilyDescriptor::new(*name, o)
+        });
+        let db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(io)?;
+        let log = RocksLog {
+            db,
+            path,
+            writer: Mutex::new(WriterState {
+                head: Digest {
+                    seq: 0,
+                    hash: Hash::GENESIS,
+                },
+                stopped: None,
+            }),
+            head: watch::Sender::new(0),
+        };
+        let head = log.load_head()?;
+        if let Ok(mut w) = log.writer.lock() {
+            w.head = head;
+        }
+        log.head.send_replace(head.seq);
+        Ok(log)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, LogError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| LogError::Io(format!("column family `{name}` is missing")))
+    }
+
+    /// Reads the stored head and checks it against the last stored event.
+    fn load_head(&self) -> Result<Digest, LogError> {
+        let meta = self.cf(cf::META)?;
+        match self.db.get_cf(meta, cf::LAYOUT).map_err(io)? {
+            None => {
+                self.db
+                    .put_cf(meta, cf::LAYOUT, cf::LAYOUT_VERSION.to_be_bytes())
+                    .map_err(io)?;
+            }
+            Some(v) if v.as_slice() == cf::LAYOUT_VERSION.to_be_bytes() => {}
+            Some(v) => {
+                return Err(LogError::Io(format!(
+                    "`{}` holds a log of layout {:?}, which this build cannot read",
+                    self.path.display(),
+                    v
+                )))
+            }
+        }
+        let stored = match self.db.get_cf(meta, cf::HEAD).map_err(io)? {
+            None => Digest {
+                seq: 0,
+                hash: Hash::GENESIS,
+            },
+            Some(v) => {
+                let seq =
+                    cf::u64_at(&v, 0).ok_or_else(|| corrupt(0, "the stored head is malformed"))?;
+                let hash: [u8; 32] = v
+                    .get(8..40)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(|| corrupt(seq, "the stored head is malformed"))?;
+                Digest {
+                    seq,
+                    hash: Hash(hash),
+                }
+            }
+        };
+        let last = self
+            .db
+            .iterator_cf(self.cf(cf::EVENTS)?, IteratorMode::End)
+            .next()
+            .transpose()
+            .map_err(io)?;
+        let last_seq = match &last {
+            Some((k, _)) => {
+                cf::u64_at(k, 0).ok_or_else(|| corrupt(0, "an event key is malformed"))?
+            }
+            None => 0,
+        };
+        if last_seq != stored.seq {
+            return Err(corrupt(
+                stored.seq.max(last_seq),
+                format!(
+                    "the head says {} but the last stored event is {last_seq}",
+                    stored.seq
+                ),
+            ));
+        }
+        Ok(stored)
+    }
+
+    fn record(key: &[u8], value: &[u8]) -> Result<Record, LogError> {
+        let seq = cf::u64_at(key, 0)
+            .filter(|_| key.len() == 8)
+            .ok_or_else(|| corrupt(0, "an event key is malformed"))?;
+        if value.len() < 32 {
+            return Err(corrupt(seq, "the stored value is shorter than its link"));
+        }
+        let (hash, bytes) = value.split_at(32);
+        let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt(seq, "bad link"))?;
+        Ok(Record {
+            seq,
+            hash: Hash(hash),
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    fn stored_org_version(&self, org: &OrgId) -> Result<u64, LogError> {
+        match self
+            .db
+            .get_cf(self.cf(cf::ORG_HEADS)?, org.as_str().as_bytes())
+            .map_err(io)?
+        {
+            None => Ok(0),
+            Some(v) => cf::u64_at(&v, 0)
+                .ok_or_else(|| corrupt(0, format!("the head of org `{org}` is malformed"))),
+        }
+    }
+
+    fn write_group(&self, commits: &[Commit], head: Digest) -> Result<Digest, LogError> {
+        let (records, new_head) = link_commits(head, |org| self.stored_org_version(org), commits)?;
+        let events = self.cf(cf::EVENTS)?;
+        let index = self.cf(cf::ORG_INDEX)?;
+        let heads = self.cf(cf::ORG_HEADS)?;
+        let idem = self.cf(cf::IDEMPOTENCY)?;
+        let mut batch = WriteBatch::default();
+        let mut value = Vec::new();
+        let mut records = records.iter();
+        for c in commits {
+            for (pending, r) in c.events.iter().zip(records.by_ref()) {
+                value.clear();
+                value.extend_from_slice(&r.hash.0);
+                value.extend_from_slice(&r.bytes);
+                batch.put_cf(events, cf::seq_key(r.seq), &value);
+                batch.put_cf(
+                    index,
+                    cf::org_index_key(c.org.as_str(), pending.org_version),
+                    r.seq.to_be_bytes(),
+                );
+            }
+            if let Some(last) = c.events.last() {
+                batch.put_cf(
+                    heads,
+                    c.org.as_str().as_bytes(),
+                    last.org_version.to_be_bytes(),
+                );
+            }
+            if let Some((key, entry)) = &c.idempotency {
+                let mut v = Vec::with_capacity(48);
+                v.extend_from_slice(&entry.fingerprint.0);
+                v.extend_from_slice(&entry.first_seq.to_be_bytes());
+                v.extend_from_slice(&entry.last_seq.to_be_bytes());
+                batch.put_cf(idem, cf::idempotency_key(c.org.as_str(), key), v);
+            }
+        }
+        let mut h = Vec::with_capacity(40);
+        h.extend_from_slice(&new_head.seq.to_be_bytes());
+        h.extend_from_slice(&new_head.hash.0);
+        batch.put_cf(self.cf(cf::META)?, cf::HEAD, h);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(io)?;
+        Ok(new_head)
+    }
+}
+
+impl EventLog for RocksLog {
+    fn append(&self, commits: &[Commit]) -> Result<(), LogError> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| LogError::Stopped("a writer panicked".into()))?;
+        if let Some(reason) = &w.stopped {
+            return Err(LogError::Stopped(reason.clone()));
+        }
+        match self.write_group(commits, w.head) {
+            Ok(head) => {
+                w.head = head;
+                drop(w);
+                self.head.send_replace(head.seq);
+                Ok(())
+            }
+            Err(e @ (LogError::Io(_) | LogError::Corruption { .. })) => {
+                tracing::error!(error = %e, "storage failed; writes are stopped");
+                w.stopped = Some(e.to_string());
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError> {
+        let start = cf::seq_key(from.max(1));
+        let iter = self.db.iterator_cf(
+            self.cf(cf::EVENTS)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(io)?;
+            out.push(Self::record(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn read_org(
+        &self,
+        org: &OrgId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, LogError> {
+        let start = cf::org_index_key(org.as_str(), from_version.max(1));
+        let end = cf::org_index_key(org.as_str(), u64::MAX);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end);
+        let snapshot = self.db.snapshot();
+        ro.set_snapshot(&snapshot);
+        let index = self.db.iterator_cf_opt(
+            self.cf(cf::ORG_INDEX)?,
+            ro,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let events = self.cf(cf::EVENTS)?;
+        let mut out = Vec::new();
+        for item in index.take(limit) {
+            let (_, v) = item.map_err(io)?;
+            let seq = cf::u64_at(&v, 0)
+                .ok_or_else(|| corrupt(0, format!("an index entry of org `{org}` is malformed")))?;
+            let value = snapshot
+                .get_cf(events, cf::seq_key(seq))
+                .map_err(io)?
+                .ok_or_else(|| corrupt(seq, format!("indexed for org `{org}` but absent")))?;
+            out.push(Self::record(&cf::seq_key(seq), &value)?);
+        }
+        Ok(out)
+    }
+
+    fn head(&self) -> Result<Digest, LogError> {
+        self.writer
+            .lock()
+            .map(|w| w.head)
+            .map_err(|_| LogError::Stopped("a writer panicked".into()))
+    }
+
+    fn org_version(&self, org: &OrgId) -> Result<u64, LogError> {
+        self.stored_org_version(org)
+    }
+
+    fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyEntry>, LogError> {
+        let Some(v) = self
+            .db
+            .get_cf(
+                self.cf(cf::IDEMPOTENCY)?,
+                cf::idempotency_key(org.as_str(), key),
+            )
+            .map_err(io)?
+        else {
+            return Ok(None);
+        };
+        let bad = || {
+            corrupt(
+                0,
+                format!("the idempotency entry `{key}` of org `{org}` is malformed"),
+            )
+        };
+        let fingerprint: [u8; 32] = v
+            .get(..32)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        Ok(Some(IdempotencyEntry {
+            fingerprint: Hash(fingerprint),
+            first_seq: cf::u64_at(&v, 32).ok_or_else(bad)?,
+            last_seq: cf::u64_at(&v, 40).ok_or_else(bad)?,
+        }))
+    }
+
+    fn watch(&self) -> watch::Receiver<Seq> {
+        self.head.subscribe()
+    }
+}

@@ -1,0 +1,155 @@
+//! permledger's event log: the storage trait, the envelope events are stored in, the hash chain
+//! and its verifier, a follower that never skips or repeats, an in-memory log, and the
+//! conformance suite every implementation runs. This crate does not depend on RocksDB.
+
+pub mod chain;
+pub mod conformance;
+pub mod envelope;
+pub mod follow;
+pub mod memory;
+pub mod verify;
+
+use permledger_domain::{OrgId, Seq};
+use serde::{Deserialize, Serialize};
+
+pub use chain::{Digest, Hash};
+pub use follow::Follower;
+pub use memory::MemoryLog;
+pub use verify::{verify, Tamper, VerifyReport};
+
+/// One event as stored: its position, its chain link and its envelope bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: Seq,
+    pub hash: Hash,
+    pub bytes: Vec<u8>,
+}
+
+impl Record {
+    pub fn decode(&self) -> Result<permledger_domain::Event, envelope::CodecError> {
+        envelope::decode(&self.bytes)
+    }
+}
+
+/// An event the writer has positioned but not yet stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub seq: Seq,
+    pub org_version: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// What an idempotency key maps to: the command it was used with and the events it recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyEntry {
+    /// Hash of the command and its actor, so that reusing the key for another command is a conflict.
+    pub fingerprint: Hash,
+    pub first_seq: Seq,
+    pub last_seq: Seq,
+}
+
+/// One command's events for one org, stored atomically with its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub org: OrgId,
+    /// The org's version the commit requires, if the caller named one.
+    pub expected_version: Option<u64>,
+    pub events: Vec<PendingEvent>,
+    pub idempotency: Option<(String, IdempotencyEntry)>,
+}
+
+/// Failures of the log itself; a refused command is not one of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    #[error("storage failed: {0}")]
+    Io(String),
+    #[error("stored event {seq} is corrupt: {reason}")]
+    Corruption { seq: Seq, reason: String },
+    #[error("org `{org}` is at version {actual}, not the expected {expected}")]
+    Conflict {
+        org: OrgId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("event positioned at {got} does not follow {expected_prev}")]
+    OutOfOrder { expected_prev: Seq, got: Seq },
+    #[error("writes are stopped after an earlier storage failure: {0}")]
+    Stopped(String),
+}
+
+/// The log of record. Appends are atomic per call and durable when they return; reads see only
+/// whole appends, never a position before everything below it is visible.
+pub trait EventLog: Send + Sync + 'static {
+    /// Stores the commits, in order, as one atomic and durable write. Fails without writing anything
+    /// if any commit's expected version is not met or any position does not follow the head.
+    fn append(&self, commits: &[Commit]) -> Result<(), LogError>;
+    /// Up to `limit` records from `from` on, in sequence order.
+    fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError>;
+    /// Up to `limit` records of one org from its version `from_version` on.
+    fn read_org(
+        &self,
+        org: &OrgId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, LogError>;
+    /// The last stored position and its link (`0` and the genesis link when empty).
+    fn head(&self) -> Result<Digest, LogError>;
+    /// The org's version: how many events it has (0 when unknown).
+    fn org_version(&self, org: &OrgId) -> Result<u64, LogError>;
+    fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyEntry>, LogError>;
+    /// A channel that holds the head position and changes after every append.
+    fn watch(&self) -> tokio::sync::watch::Receiver<Seq>;
+}
+
+/// Checks a group of commits against the head and the orgs' versions and links every event into
+/// the chain. Shared by every implementation so that they refuse the same things.
+pub fn link_commits(
+    head: Digest,
+    mut org_version: impl FnMut(&OrgId) -> Result<u64, LogError>,
+    commits: &[Commit],
+) -> Result<(Vec<Record>, Digest), LogError> {
+    let mut prev = head;
+    let mut records = Vec::with_capacity(commits.iter().map(|c| c.events.len()).sum());
+    let mut versions: std::collections::HashMap<&OrgId, u64> = std::collections::HashMap::new();
+    for c in commits {
+        let current = match versions.get(&c.org) {
+            Some(v) => *v,
+            None => org_version(&c.org)?,
+        };
+        if let Some(expected) = c.expected_version {
+            if expected != current {
+                return Err(LogError::Conflict {
+                    org: c.org.clone(),
+                    expected,
+                    actual: current,
+                });
+            }
+        }
+        let mut v = current;
+        for e in &c.events {
+            if e.seq != prev.seq + 1 {
+                return Err(LogError::OutOfOrder {
+                    expected_prev: prev.seq,
+                    got: e.seq,
+                });
+            }
+            if e.org_version != v + 1 {
+                return Err(LogError::Conflict {
+                    org: c.org.clone(),
+                    expected: e.org_version - 1,
+                    actual: v,
+                });
+            }
+            v = e.org_version;
+            let hash = chain::link(&prev.hash, e.seq, &e.bytes);
+            records.push(Record {
+                seq: e.seq,
+                hash,
+                bytes: e.bytes.clone(),
+            });
+            prev = Digest { seq: e.seq, hash };
+        }
+        versions.insert(&c.org, v);
+    }
+    Ok((records, prev))
+}

@@ -1,0 +1,46 @@
+//! Column families and key layouts, in one place. Keys are big-endian and fixed-width where they
+//! hold numbers, so that iteration order is sequence order.
+
+/// seq (u64 BE) -> link hash (32 bytes) ++ envelope bytes.
+pub const EVENTS: &str = "events";
+/// org id ++ 0x00 ++ org version (u64 BE) -> seq (u64 BE).
+pub const ORG_INDEX: &str = "org_index";
+/// org id -> org version (u64 BE).
+pub const ORG_HEADS: &str = "org_heads";
+/// org id ++ 0x00 ++ idempotency key -> fingerprint (32) ++ first seq (u64 BE) ++ last seq (u64 BE).
+pub const IDEMPOTENCY: &str = "idempotency";
+/// Named values: `HEAD` and `LAYOUT`.
+pub const META: &str = "meta";
+
+pub const ALL: [&str; 5] = [EVENTS, ORG_INDEX, ORG_HEADS, IDEMPOTENCY, META];
+
+/// meta key: last seq (u64 BE) ++ its link hash (32), written in every commit's batch.
+pub const HEAD: &[u8] = b"head";
+/// meta key: the layout version of this folder (u32 BE).
+pub const LAYOUT: &[u8] = b"layout";
+pub const LAYOUT_VERSION: u32 = 1;
+
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub fn org_index_key(org: &str, version: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(org.len() + 9);
+    k.extend_from_slice(org.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub fn idempotency_key(org: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(org.len() + 1 + key.len());
+    k.extend_from_slice(org.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let b: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_be_bytes(b))
+}
