@@ -1,0 +1,447 @@
+//! The engine. One writer thread takes commands in arrival order, decides each against the state
+//! that includes every command before it, positions the events, and commits a whole group of
+//! commands in one durable append (group commit). Only then is the group published to readers and
+//! acknowledged, so a reader never sees an event that is not durable, nor a position before
+//! everything below it. Idempotency keys are checked against the log itself, so they survive
+//! restarts.
+
+pub mod clock;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+
+use permledger_domain::{
+    decide, Command, CommandMeta, Context, Event, EventMeta, OrgId, Rejection, Seq, State,
+    Timestamp,
+};
+use permledger_log::{envelope, Commit, EventLog, Hash, IdempotencyEntry, LogError, PendingEvent};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// How many commands one durable append may carry at most.
+pub const MAX_GROUP: usize = 512;
+
+/// What a committed (or idempotently replayed) command answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub events: Vec<Event>,
+    /// The position of the command's last event: ask for reads at least this fresh.
+    pub seq: Seq,
+    /// True when an idempotency key matched an earlier identical command and nothing was appended.
+    pub replayed: bool,
+    /// The secret token of a newly created invite link, shown once and never stored.
+    pub link_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("the log failed: {0}")]
+    Log(#[from] LogError),
+    #[error("the ledger is shut down")]
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("the log failed: {0}")]
+    Log(#[from] LogError),
+    #[error("stored event {seq} does not decode: {reason}")]
+    Decode { seq: Seq, reason: String },
+    #[error("cannot start the writer thread: {0}")]
+    Thread(String),
+}
+
+struct Request {
+    command: Command,
+    meta: CommandMeta,
+    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+}
+
+struct Shared {
+    log: Arc<dyn EventLog>,
+    state: RwLock<State>,
+    published: watch::Sender<Seq>,
+}
+
+/// A handle on the running ledger; clone it freely.
+#[derive(Clone)]
+pub struct Ledger {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Request>,
+    writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// Folds the whole log into a state, reporting progress as (events so far, total).
+pub fn replay(log: &dyn EventLog, mut progress: impl FnMut(Seq, Seq)) -> Result<State, OpenError> {
+    let total = log.head()?.seq;
+    let mut state = State::default();
+    let mut next = 1;
+    loop {
+        let page = log.read(next, 4096)?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        for r in &page {
+            let event = r.decode().map_err(|e| OpenError::Decode {
+                seq: r.seq,
+                reason: e.to_string(),
+            })?;
+            state.apply(&event);
+        }
+        progress(next - 1, total);
+    }
+    Ok(state)
+}
+
+impl Ledger {
+    /// Rebuilds the state from the log and starts the writer.
+    pub fn open(log: Arc<dyn EventLog>, clock: Arc<dyn Clock>) -> Result<Ledger, OpenError> {
+        Self::open_with_progress(log, clock, |_, _| {})
+    }
+
+    pub fn open_with_progress(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        progress: impl FnMut(Seq, Seq),
+    ) -> Result<Ledger, OpenError> {
+        let state = replay(&*log, progress)?;
+        let seq = state.seq;
+        let working = state.clone();
+        let shared = Arc::new(Shared {
+            log,
+            state: RwLock::new(state),
+            published: watch::Sender::new(seq),
+        });
+        let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        let writer = Writer {
+            shared: shared.clone(),
+            clock,
+            state: working,
+        };
+        let handle = std::thread::Builder::new()
+            .name("permledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| OpenError::Thread(e.to_string()))?;
+        Ok(Ledger {
+            shared,
+            tx,
+            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+        })
+    }
+
+    /// Submits a command and waits until it is durable (or refused).
+    pub async fn submit(
+        &self,
+        command: Command,
+        meta: CommandMeta,
+    ) -> Result<Outcome, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request {
+                command,
+                meta,
+                reply,
+            })
+            .await
+            .map_err(|_| SubmitError::Closed)?;
+        rx.await.map_err(|_| SubmitError::Closed)?
+    }
+
+    /// The same from synchronous code (never from inside an async runtime's worker).
+    pub fn submit_blocking(
+        &self,
+        command: Command,
+        meta: CommandMeta,
+    ) -> Result<Outcome, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Request {
+                command,
+                meta,
+                reply,
+            })
+            .map_err(|_| SubmitError::Closed)?;
+        rx.blocking_recv().map_err(|_| SubmitError::Closed)?
+    }
+
+    /// The published state: every durable event, and nothing more.
+    pub fn state(&self) -> RwLockReadGuard<'_, State> {
+        match self.shared.state.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The last published position.
+    pub fn seq(&self) -> Seq {
+        *self.shared.published.borrow()
+    }
+
+    /// Waits until every event up to `seq` is published (read-your-writes).
+    pub async fn wait_for(&self, seq: Seq) {
+        let mut rx = self.shared.published.subscribe();
+        let _ = rx.wait_for(|s| *s >= seq).await;
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.shared.log
+    }
+
+    /// Stops taking commands, lets the writer finish every command already submitted, and waits
+    /// for it when this is the last handle (the writer ends once every handle is gone).
+    pub fn shutdown(self) {
+        let Ledger { writer, tx, shared } = self;
+        drop(tx);
+        drop(shared);
+        let handle = match Arc::try_unwrap(writer) {
+            Ok(m) => m.into_inner().ok().flatten(),
+            Err(_) => None,
+        };
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The writer's private state runs ahead of the published one by at most the group in flight.
+struct Writer {
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    state: State,
+}
+
+enum Pending {
+    Done(Result<Outcome, SubmitError>),
+    /// Committed in this group: events and token are known.
+    Written(Outcome),
+    /// Same key, same command as one already committed: answer its events once durable.
+    Replay(IdempotencyEntry),
+}
+
+/// The hash that ties an idempotency key to one command by one actor.
+pub fn fingerprint(command: &Command, meta: &CommandMeta) -> Hash {
+    let json = serde_json::to_vec(&(command, &meta.actor)).unwrap_or_default();
+    Hash(*blake3::hash(&json).as_bytes())
+}
+
+fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(r) => group.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        // One instant per group, never before the last recorded one.
+        let now = match self.state.last_time {
+            Some(last) => self.clock.now().max(last),
+            None => self.clock.now(),
+        };
+        let mut commits = Vec::new();
+        let mut pending = Vec::with_capacity(group.len());
+        let mut keys_in_group: Vec<(OrgId, String, IdempotencyEntry)> = Vec::new();
+        for req in &group {
+            pending.push(self.decide_one(req, now, &mut commits, &mut keys_in_group));
+        }
+        if !commits.is_empty() {
+            if let Err(e) = self.shared.log.append(&commits) {
+                tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
+                // The log holds none of the group: fall back to the published state.
+                self.state = match self.shared.state.read() {
+                    Ok(g) => g.clone(),
+                    Err(p) => p.into_inner().clone(),
+                };
+                for (req, p) in group.into_iter().zip(pending) {
+                    let answer = match p {
+                        Pending::Done(Err(r @ SubmitError::Rejected(_))) => Err(r),
+                        _ => Err(SubmitError::Log(e.clone())),
+                    };
+                    let _ = req.reply.send(answer);
+                }
+                return;
+            }
+            self.publish(&commits);
+        }
+        for (req, p) in group.into_iter().zip(pending) {
+            let answer = match p {
+                Pending::Done(a) => a,
+                Pending::Written(o) => Ok(o),
+                Pending::Replay(entry) => self.replayed(entry),
+            };
+            let _ = req.reply.send(answer);
+        }
+    }
+
+    fn decide_one(
+        &mut self,
+        req: &Request,
+        now: Timestamp,
+        commits: &mut Vec<Commit>,
+        keys_in_group: &mut Vec<(OrgId, String, IdempotencyEntry)>,
+    ) -> Pending {
+        let org = req.command.org().clone();
+        let mut idempotency = None;
+        if let Some(key) = &req.meta.idempotency_key {
+            let fp = fingerprint(&req.command, &req.meta);
+            let earlier = match keys_in_group.iter().find(|(o, k, _)| *o == org && k == key) {
+                Some((_, _, e)) => Some(*e),
+                None => match self.shared.log.idempotency(&org, key) {
+                    Ok(e) => e,
+                    Err(e) => return Pending::Done(Err(e.into())),
+                },
+            };
+            if let Some(entry) = earlier {
+                if entry.fingerprint == fp {
+                    return Pending::Replay(entry);
+                }
+                return Pending::Done(Err(Rejection::conflict(format!(
+                    "idempotency key `{key}` was already used for a different command"
+                ))
+                .into()));
+            }
+            idempotency = Some((key.clone(), fp));
+        }
+        let link_token = matches!(req.command, Command::CreateInviteLink { .. }).then(new_token);
+        let ctx = Context {
+            now,
+            link_token: link_token.clone(),
+        };
+        let payloads = match decide(&self.state, &req.command, &req.meta, &ctx) {
+            Ok(p) => p,
+            Err(r) => return Pending::Done(Err(r.into())),
+        };
+        let mut version = self.state.org(&org).map_or(0, |o| o.version);
+        let mut events = Vec::with_capacity(payloads.len());
+        let mut pending_events = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            version += 1;
+            let event = Event {
+                meta: EventMeta {
+                    seq: self.state.seq + 1,
+                    org: org.clone(),
+                    org_version: version,
+                    event_id: uuid::Uuid::now_v7(),
+                    recorded_at: now,
+                    actor: req.meta.actor.clone(),
+                    reason: req.meta.reason.clone(),
+                    request_id: req.meta.request_id.clone(),
+                },
+                payload,
+            };
+            let bytes = match envelope::encode(&event) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Nothing of this command was applied yet beyond earlier events: undo them.
+                    self.state = self.shared_state_plus(commits);
+                    return Pending::Done(Err(LogError::Io(e.to_string()).into()));
+                }
+            };
+            self.state.apply(&event);
+            pending_events.push(PendingEvent {
+                seq: event.meta.seq,
+                org_version: version,
+                bytes,
+            });
+            events.push(event);
+        }
+        let (first_seq, last_seq) = match (events.first(), events.last()) {
+            (Some(f), Some(l)) => (f.meta.seq, l.meta.seq),
+            _ => {
+                return Pending::Done(Err(Rejection::invalid("the command records nothing").into()))
+            }
+        };
+        let idempotency = idempotency.map(|(key, fingerprint)| {
+            let entry = IdempotencyEntry {
+                fingerprint,
+                first_seq,
+                last_seq,
+            };
+            keys_in_group.push((org.clone(), key.clone(), entry));
+            (key, entry)
+        });
+        commits.push(Commit {
+            org,
+            expected_version: req.meta.expect_version,
+            events: pending_events,
+            idempotency,
+        });
+        Pending::Written(Outcome {
+            events,
+            seq: last_seq,
+            replayed: false,
+            link_token,
+        })
+    }
+
+    /// The published state with the group's earlier commits folded in again.
+    fn shared_state_plus(&self, commits: &[Commit]) -> State {
+        let mut s = match self.shared.state.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for c in commits {
+            for e in &c.events {
+                if let Ok(ev) = envelope::decode(&e.bytes) {
+                    s.apply(&ev);
+                }
+            }
+        }
+        s
+    }
+
+    fn publish(&self, commits: &[Commit]) {
+        let mut last = 0;
+        {
+            let mut state = match self.shared.state.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            for c in commits {
+                for e in &c.events {
+                    if let Ok(ev) = envelope::decode(&e.bytes) {
+                        state.apply(&ev);
+                    }
+                    last = e.seq;
+                }
+            }
+        }
+        self.shared.published.send_replace(last);
+    }
+
+    fn replayed(&self, entry: IdempotencyEntry) -> Result<Outcome, SubmitError> {
+        let n = usize::try_from(entry.last_seq - entry.first_seq + 1).unwrap_or(usize::MAX);
+        let records = self.shared.log.read(entry.first_seq, n)?;
+        let events = records
+            .iter()
+            .map(|r| {
+                r.decode().map_err(|e| LogError::Corruption {
+                    seq: r.seq,
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Outcome {
+            events,
+            seq: entry.last_seq,
+            replayed: true,
+            link_token: None,
+        })
+    }
+}
