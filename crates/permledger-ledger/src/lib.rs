@@ -327,11 +327,10 @@ impl Writer {
             Ok(p) => p,
             Err(r) => return Pending::Done(Err(r.into())),
         };
-        let mut version = self.state.org(&org).map_or(0, |o| o.version);
+        let first_version = self.state.org(&org).map_or(0, |o| o.version) + 1;
         let mut events = Vec::with_capacity(payloads.len());
         let mut pending_events = Vec::with_capacity(payloads.len());
-        for payload in payloads {
-            version += 1;
+        for (version, payload) in (first_version..).zip(payloads) {
             let event = Event {
                 meta: EventMeta {
                     seq: self.state.seq + 1,
