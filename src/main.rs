@@ -1,1 +1,74 @@
-fn main() {}
+//! The `permledger` binary: a thin shell over the crates. One module per subcommand.
+
+mod cmd_check;
+mod cmd_demo;
+mod cmd_load;
+mod cmd_run;
+mod cmd_verify;
+mod data;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes: 0 done or allowed, 1 error, 2 denied or refused, 3 verification failed.
+pub const EXIT_DENIED: u8 = 2;
+pub const EXIT_TAMPERED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "permledger",
+    version,
+    about = "An event-sourced permission ledger"
+)]
+struct Cli {
+    /// The data folder (created when missing).
+    #[arg(long, global = true, env = "PERMLEDGER_DATA")]
+    data: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a realistic org from a fixture story in a fresh folder and print a few answers.
+    Demo(cmd_demo::Args),
+    /// Issue one command (scenario JSON) as a user.
+    Run(cmd_run::Args),
+    /// Ask whether a user holds a permission on a scope, with the facts that decide it.
+    Check(cmd_check::Args),
+    /// Walk the log, recompute every hash link, and report the first tampered event.
+    Verify(cmd_verify::VerifyArgs),
+    /// Print the log's head (`SEQ:HASH`) to keep outside the system.
+    Digest,
+    /// Append under load from several tasks, printing `ack SEQ REQUEST_ID` per durable command.
+    #[command(hide = true)]
+    Load(cmd_load::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PERMLEDGER_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let data = cli.data.unwrap_or_else(data::default_dir);
+    let result = match cli.command {
+        Cmd::Demo(args) => cmd_demo::run(args),
+        Cmd::Run(args) => cmd_run::run(&data, args),
+        Cmd::Check(args) => cmd_check::run(&data, args),
+        Cmd::Verify(args) => cmd_verify::verify(&data, args),
+        Cmd::Digest => cmd_verify::digest(&data),
+        Cmd::Load(args) => cmd_load::run(&data, args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

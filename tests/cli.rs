@@ -1,0 +1,153 @@
+//! The binary from the outside: a tampered event is named by `verify` (exit 3), a digest kept
+//! earlier proves the log still extends it, refusals exit 2.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn permledger(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_permledger"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn story(data: &Path) {
+    for (actor, cmd) in [
+        (
+            "ann",
+            r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"refunds","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_org","org":"acme","name":"Acme Inc"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"sales"}"#,
+        ),
+    ] {
+        let o = permledger(data, &["run", "--as", actor, cmd]);
+        assert!(o.status.success(), "{cmd}: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn refusals_exit_2_with_the_code_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let before = stdout(&permledger(dir.path(), &["digest"]));
+    let o = permledger(
+        dir.path(),
+        &[
+            "run",
+            "--as",
+            "bob",
+            r#"{"type":"create_team","org":"acme","team":"x"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("\"forbidden\""));
+    let o = permledger(
+        dir.path(),
+        &[
+            "run",
+            "--as",
+            "ann",
+            r#"{"type":"create_team","org":"acme","tema":"x"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tema"));
+    assert_eq!(stdout(&permledger(dir.path(), &["digest"])), before);
+}
+
+#[test]
+fn verify_names_the_event_an_intruder_changed_through_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let digest = stdout(&permledger(dir.path(), &["digest"]))
+        .trim()
+        .to_string();
+    let ok = permledger(dir.path(), &["verify", "--digest", &digest]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains(&format!("extends digest {digest}")));
+
+    // The intruder: a valid RocksDB write of altered content, through RocksDB's own API.
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(false);
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), cfs).unwrap();
+        let events = db.cf_handle(permledger_rocks::cf::EVENTS).unwrap();
+        let key = 4u64.to_be_bytes();
+        let mut value = db.get_cf(events, key).unwrap().unwrap();
+        let last = value.len() - 1;
+        value[last] ^= 0x01;
+        db.put_cf(events, key, value).unwrap();
+    }
+    let tampered = permledger(dir.path(), &["verify"]);
+    assert_eq!(tampered.status.code(), Some(3));
+    assert!(
+        stdout(&tampered).contains("event 4"),
+        "{}",
+        stdout(&tampered)
+    );
+    let tampered = permledger(dir.path(), &["verify", "--digest", &digest]);
+    assert_eq!(tampered.status.code(), Some(3));
+}
+
+#[test]
+fn a_rewritten_history_no_longer_extends_the_kept_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let digest = stdout(&permledger(dir.path(), &["digest"]))
+        .trim()
+        .to_string();
+    // A second ledger with another history of the same length.
+    let other = tempfile::tempdir().unwrap();
+    story(other.path());
+    let o = permledger(other.path(), &["verify", "--digest", &digest]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("no longer extends"));
+    let bad = permledger(dir.path(), &["verify", "--digest", "12:zz"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "clap refuses a malformed digest"
+    );
+}
+
+#[test]
+fn the_demo_runs_from_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("demo");
+    let o = Command::new(env!("CARGO_BIN_EXE_permledger"))
+        .args(["demo", "--into", into.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("ALLOWED ann"));
+    assert!(out.contains("denied  mo    inbox.thread.view                inbox:billing"));
+    assert!(out.contains("Log verified"));
+}
