@@ -20,46 +20,163 @@ fn golden_dir() -> PathBuf {
 fn story() -> TestLedger {
     let mut l = TestLedger::default();
     let steps: &[(&str, &str)] = &[
-        ("ann", r#"{"type":"create_org","org":"acme","preset":"teaminbox","name":"Acme"}"#),
-        ("ann", r#"{"type":"rename_org","org":"acme","name":"Acme Inc"}"#),
-        ("ann", r#"{"type":"declare_permission","org":"acme","key":"inbox.thread.snooze","kind":"inbox","description":"snooze threads"}"#),
-        ("ann", r#"{"type":"define_role","org":"acme","role":"snoozer","kind":"inbox","permissions":["inbox.thread.view"]}"#),
-        ("ann", r#"{"type":"change_role","org":"acme","role":"snoozer","add":["inbox.thread.snooze"]}"#),
-        ("ann", r#"{"type":"rename_role","org":"acme","role":"snoozer","name":"Snoozer"}"#),
-        ("ann", r#"{"type":"set_default_role","org":"acme","kind":"inbox","role":"snoozer"}"#),
-        ("ann", r#"{"type":"create_team","org":"acme","team":"support"}"#),
-        ("ann", r#"{"type":"rename_team","org":"acme","team":"support","name":"Support"}"#),
-        ("ann", r#"{"type":"create_team","org":"acme","team":"sales"}"#),
-        ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#),
-        ("ann", r#"{"type":"rename_inbox","org":"acme","inbox":"billing","name":"Billing"}"#),
-        ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"leads","team":"support"}"#),
-        ("ann", r#"{"type":"move_inbox","org":"acme","inbox":"leads","team":"sales"}"#),
-        ("ann", r#"{"type":"invite","org":"acme","invite":"i1","email":"mo@acme.test","role":"org_moderator","assignments":[{"scope":"inbox:billing","role":"inbox_admin"}],"grants":[{"scope":"team:support","permission":"team.tags.manage","expires_at":"2026-06-01T00:00:00Z"}],"expires_at":"2026-04-01T00:00:00Z"}"#),
-        ("mo", r#"{"type":"accept_invite","org":"acme","invite":"i1"}"#),
-        ("ann", r#"{"type":"invite","org":"acme","invite":"i2","email":"x@acme.test"}"#),
-        ("ann", r#"{"type":"revoke_invite","org":"acme","invite":"i2"}"#),
-        ("ann", r#"{"type":"invite","org":"acme","invite":"i3","email":"guest@else.test","guest":true}"#),
-        ("gus", r#"{"type":"decline_invite","org":"acme","invite":"i3"}"#),
-        ("mo", r#"{"type":"create_invite_link","org":"acme","link":"l1","max_uses":5,"expires_at":"2026-05-01T00:00:00Z"}"#),
-        ("bob", r#"{"type":"join_by_link","org":"acme","token":"$token"}"#),
-        ("mo", r#"{"type":"revoke_invite_link","org":"acme","link":"l1"}"#),
-        ("mo", r#"{"type":"assign_role","org":"acme","user":"bob","scope":"team:support","role":"team_member","expires_at":"2026-03-15T00:00:00Z"}"#),
-        ("mo", r#"{"type":"unassign","org":"acme","user":"bob","scope":"team:support"}"#),
-        ("mo", r#"{"type":"grant","org":"acme","user":"bob","scope":"inbox:billing","permission":"inbox.thread.view"}"#),
-        ("mo", r#"{"type":"revoke","org":"acme","user":"bob","scope":"inbox:billing","permission":"inbox.thread.view"}"#),
-        ("mo", r#"{"type":"mask","org":"acme","scope":"team:sales","pattern":"inbox.thread.*"}"#),
-        ("mo", r#"{"type":"unmask","org":"acme","scope":"team:sales","pattern":"inbox.thread.*"}"#),
-        ("mo", r#"{"type":"suspend_member","org":"acme","user":"bob"}"#),
-        ("mo", r#"{"type":"reactivate_member","org":"acme","user":"bob"}"#),
-        ("mo", r#"{"type":"remove_member","org":"acme","user":"bob"}"#),
-        ("ann", r#"{"type":"invite","org":"acme","invite":"i4","email":"cy@acme.test"}"#),
-        ("cy", r#"{"type":"accept_invite","org":"acme","invite":"i4"}"#),
+        (
+            "ann",
+            r#"{"type":"create_org","org":"acme","preset":"teaminbox","name":"Acme"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_org","org":"acme","name":"Acme Inc"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"declare_permission","org":"acme","key":"inbox.thread.snooze","kind":"inbox","description":"snooze threads"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"define_role","org":"acme","role":"snoozer","kind":"inbox","permissions":["inbox.thread.view"]}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"change_role","org":"acme","role":"snoozer","add":["inbox.thread.snooze"]}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_role","org":"acme","role":"snoozer","name":"Snoozer"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"set_default_role","org":"acme","kind":"inbox","role":"snoozer"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_team","org":"acme","team":"support","name":"Support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"sales"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_inbox","org":"acme","inbox":"billing","name":"Billing"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"leads","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"move_inbox","org":"acme","inbox":"leads","team":"sales"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i1","email":"mo@acme.test","role":"org_moderator","assignments":[{"scope":"inbox:billing","role":"inbox_admin"}],"grants":[{"scope":"team:support","permission":"team.tags.manage","expires_at":"2026-06-01T00:00:00Z"}],"expires_at":"2026-04-01T00:00:00Z"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"accept_invite","org":"acme","invite":"i1"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i2","email":"x@acme.test"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"revoke_invite","org":"acme","invite":"i2"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i3","email":"guest@else.test","guest":true}"#,
+        ),
+        (
+            "gus",
+            r#"{"type":"decline_invite","org":"acme","invite":"i3"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"create_invite_link","org":"acme","link":"l1","max_uses":5,"expires_at":"2026-05-01T00:00:00Z"}"#,
+        ),
+        (
+            "bob",
+            r#"{"type":"join_by_link","org":"acme","token":"$token"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"revoke_invite_link","org":"acme","link":"l1"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"assign_role","org":"acme","user":"bob","scope":"team:support","role":"team_member","expires_at":"2026-03-15T00:00:00Z"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"unassign","org":"acme","user":"bob","scope":"team:support"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"grant","org":"acme","user":"bob","scope":"inbox:billing","permission":"inbox.thread.view"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"revoke","org":"acme","user":"bob","scope":"inbox:billing","permission":"inbox.thread.view"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"mask","org":"acme","scope":"team:sales","pattern":"inbox.thread.*"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"unmask","org":"acme","scope":"team:sales","pattern":"inbox.thread.*"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"suspend_member","org":"acme","user":"bob"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"reactivate_member","org":"acme","user":"bob"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"remove_member","org":"acme","user":"bob"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i4","email":"cy@acme.test"}"#,
+        ),
+        (
+            "cy",
+            r#"{"type":"accept_invite","org":"acme","invite":"i4"}"#,
+        ),
         ("cy", r#"{"type":"leave_org","org":"acme"}"#),
-        ("ann", r#"{"type":"transfer_ownership","org":"acme","to":"mo","former_owner_role":"org_moderator"}"#),
-        ("mo", r#"{"type":"set_default_role","org":"acme","kind":"inbox","role":"inbox_member"}"#),
-        ("mo", r#"{"type":"delete_role","org":"acme","role":"inbox_admin","move_to":"snoozer"}"#),
-        ("mo", r#"{"type":"delete_inbox","org":"acme","inbox":"leads"}"#),
-        ("mo", r#"{"type":"delete_team","org":"acme","team":"support"}"#),
+        (
+            "ann",
+            r#"{"type":"transfer_ownership","org":"acme","to":"mo","former_owner_role":"org_moderator"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"set_default_role","org":"acme","kind":"inbox","role":"inbox_member"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"delete_role","org":"acme","role":"inbox_admin","move_to":"snoozer"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"delete_inbox","org":"acme","inbox":"leads"}"#,
+        ),
+        (
+            "mo",
+            r#"{"type":"delete_team","org":"acme","team":"support"}"#,
+        ),
     ];
     for (i, (actor, cmd)) in steps.iter().enumerate() {
         let cmd = cmd.replace("$token", &l.last_token());
@@ -92,7 +209,11 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
                 let bytes = envelope::encode(e).unwrap();
                 let hash = link(&prev, e.meta.seq, &bytes);
                 prev = hash;
-                let line = Line { seq: e.meta.seq, hash: hash.to_hex(), bytes: hex::encode(&bytes) };
+                let line = Line {
+                    seq: e.meta.seq,
+                    hash: hash.to_hex(),
+                    bytes: hex::encode(&bytes),
+                };
                 out.push_str(&serde_json::to_string(&line).unwrap());
                 out.push('\n');
             }
@@ -101,12 +222,22 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
         let decoded: Vec<_> = std::fs::read_to_string(&log_path)
             .unwrap()
             .lines()
-            .map(|l| envelope::decode(&hex::decode(serde_json::from_str::<Line>(l).unwrap().bytes).unwrap()).unwrap())
+            .map(|l| {
+                envelope::decode(
+                    &hex::decode(serde_json::from_str::<Line>(l).unwrap().bytes).unwrap(),
+                )
+                .unwrap()
+            })
             .collect();
-        std::fs::write(&json_path, serde_json::to_string_pretty(&decoded).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &json_path,
+            serde_json::to_string_pretty(&decoded).unwrap() + "\n",
+        )
+        .unwrap();
     }
 
-    let text = std::fs::read_to_string(&log_path).expect("fixtures/golden/log-v1.jsonl is committed");
+    let text =
+        std::fs::read_to_string(&log_path).expect("fixtures/golden/log-v1.jsonl is committed");
     let mut prev = Hash::GENESIS;
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -114,9 +245,17 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
         assert_eq!(line.seq, i as u64 + 1);
         let bytes = hex::decode(&line.bytes).unwrap();
         let hash = link(&prev, line.seq, &bytes);
-        assert_eq!(hash.to_hex(), line.hash, "the chain of the golden log breaks at {}", line.seq);
+        assert_eq!(
+            hash.to_hex(),
+            line.hash,
+            "the chain of the golden log breaks at {}",
+            line.seq
+        );
         prev = hash;
-        events.push(envelope::decode(&bytes).unwrap_or_else(|e| panic!("golden event {} no longer decodes: {e}", line.seq)));
+        events.push(
+            envelope::decode(&bytes)
+                .unwrap_or_else(|e| panic!("golden event {} no longer decodes: {e}", line.seq)),
+        );
     }
 
     // Every event type of v1 is in it.
@@ -125,7 +264,8 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
     assert_eq!(types, all, "the golden log must hold every event type");
 
     // It decodes to exactly what v1 wrote.
-    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(serde_json::to_value(&events).unwrap(), expected);
 
     // And it still means the same: a few facts of the folded state.
@@ -140,5 +280,13 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
     assert!(acme.teams.keys().map(|t| t.as_str()).eq(["sales"]));
     assert!(acme.inboxes.is_empty());
     assert!(!acme.roles.keys().any(|r| r.as_str() == "inbox_admin"));
-    assert_eq!(acme.roles.values().find(|r| r.name == "Snoozer").unwrap().patterns.len(), 2);
+    assert_eq!(
+        acme.roles
+            .values()
+            .find(|r| r.name == "Snoozer")
+            .unwrap()
+            .patterns
+            .len(),
+        2
+    );
 }
