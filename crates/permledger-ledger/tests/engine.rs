@@ -202,3 +202,87 @@ fn invite_links_answer_their_token_once() {
     let joined = ledger.submit_blocking(join, meta("newbie")).unwrap();
     assert_eq!(joined.events[0].payload.type_name(), "member_joined");
 }
+
+/// A log whose appends fail while `failing` is set, as a full disk would make them.
+struct FlakyLog {
+    inner: MemoryLog,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl EventLog for FlakyLog {
+    fn append(&self, c: &[permledger_log::Commit]) -> Result<(), permledger_log::LogError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(permledger_log::LogError::Io(
+                "no space left on device".into(),
+            ));
+        }
+        self.inner.append(c)
+    }
+    fn read(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<permledger_log::Record>, permledger_log::LogError> {
+        self.inner.read(from, limit)
+    }
+    fn read_org(
+        &self,
+        org: &permledger_domain::OrgId,
+        v: u64,
+        limit: usize,
+    ) -> Result<Vec<permledger_log::Record>, permledger_log::LogError> {
+        self.inner.read_org(org, v, limit)
+    }
+    fn head(&self) -> Result<permledger_log::Digest, permledger_log::LogError> {
+        self.inner.head()
+    }
+    fn org_version(&self, org: &permledger_domain::OrgId) -> Result<u64, permledger_log::LogError> {
+        self.inner.org_version(org)
+    }
+    fn idempotency(
+        &self,
+        org: &permledger_domain::OrgId,
+        key: &str,
+    ) -> Result<Option<permledger_log::IdempotencyEntry>, permledger_log::LogError> {
+        self.inner.idempotency(org, key)
+    }
+    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.watch()
+    }
+}
+
+#[test]
+fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
+    let log = Arc::new(FlakyLog {
+        inner: MemoryLog::new(),
+        failing: false.into(),
+    });
+    let ledger = seeded(log.clone());
+    let before = ledger.state().clone();
+    log.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = ledger
+        .submit_blocking(
+            cmd(r#"{"type":"create_team","org":"acme","team":"support"}"#),
+            meta("ann"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, SubmitError::Log(e) if e.to_string().contains("no space left")),
+        "{err}"
+    );
+    assert_eq!(
+        *ledger.state(),
+        before,
+        "nothing unacknowledged is published"
+    );
+    log.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The writer's own state fell back to the durable one: the same team can be created now.
+    let out = ledger
+        .submit_blocking(
+            cmd(r#"{"type":"create_team","org":"acme","team":"support"}"#),
+            meta("ann"),
+        )
+        .unwrap();
+    assert_eq!(out.seq, 2);
+}

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 
 pub struct RocksLog {
     db: DB,
+    /// For `temporary()`: the folder, removed once the database (declared first) is closed.
+    _temp: Option<tempfile::TempDir>,
     path: PathBuf,
     /// Serializes appends and holds the head they build on; `Some(reason)` once writes stopped.
     writer: Mutex<WriterState>,
@@ -42,6 +44,17 @@ fn corrupt(seq: Seq, reason: impl Into<String>) -> LogError {
 }
 
 impl RocksLog {
+    /// A log in a fresh temporary folder, removed when the log is dropped (tests, scenario runs).
+    pub fn temporary() -> Result<RocksLog, LogError> {
+        let dir = tempfile::Builder::new()
+            .prefix("permledger-")
+            .tempdir()
+            .map_err(|e| LogError::Io(format!("cannot create a temporary folder: {e}")))?;
+        let mut log = Self::open(dir.path())?;
+        log._temp = Some(dir);
+        Ok(log)
+    }
+
     /// Opens (creating if needed) the log in `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<RocksLog, LogError> {
         let path = path.as_ref().to_path_buf();
@@ -62,6 +75,7 @@ impl RocksLog {
         let db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(io)?;
         let log = RocksLog {
             db,
+            _temp: None,
             path,
             writer: Mutex::new(WriterState {
                 head: Digest {
