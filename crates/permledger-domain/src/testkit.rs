@@ -30,6 +30,18 @@ impl Default for TestLedger {
 }
 
 impl TestLedger {
+    /// A ledger that ran every step of a story; a refused step is a broken test, so it panics.
+    #[allow(clippy::panic)]
+    pub fn from_story(steps: &[(&str, &str)]) -> TestLedger {
+        let mut l = TestLedger::default();
+        for (actor, cmd) in steps {
+            if let Err(e) = l.run(actor, cmd) {
+                panic!("story step {cmd} by {actor} was refused: {e}");
+            }
+        }
+        l
+    }
+
     /// Runs a command given as scenario JSON; panics only on malformed JSON, which is a bug in the test.
     pub fn run(&mut self, actor: &str, json: &str) -> Result<Vec<Event>, Rejection> {
         let cmd: Command = match serde_json::from_str(json) {

@@ -5,18 +5,8 @@
 use permledger_domain::testkit::TestLedger;
 use permledger_domain::{Denial, Fact, OrgId, PermissionKey, Scope, Timestamp, UserId};
 
-fn ledger(steps: &[(&str, &str)]) -> TestLedger {
-    let mut l = TestLedger::default();
-    for (actor, cmd) in steps {
-        if let Err(e) = l.run(actor, cmd) {
-            panic!("step {cmd} by {actor} was refused: {e}");
-        }
-    }
-    l
-}
-
 fn teaminbox() -> TestLedger {
-    ledger(&[
+    TestLedger::from_story(&[
         (
             "ann",
             r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,

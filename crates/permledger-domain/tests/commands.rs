@@ -12,8 +12,7 @@ use permledger_domain::Code;
 /// bob is a plain member; sam is suspended; invite `i-open` is pending for a new member; invite
 /// link `l1` exists; a custom team role `auditor` exists and nobody holds it.
 fn story() -> TestLedger {
-    let mut l = TestLedger::default();
-    let steps: &[(&str, &str)] = &[
+    TestLedger::from_story(&[
         (
             "ann",
             r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
@@ -86,13 +85,7 @@ fn story() -> TestLedger {
             "ann",
             r#"{"type":"define_role","org":"acme","role":"auditor","kind":"team","permissions":["team.audit.view","team.view"]}"#,
         ),
-    ];
-    for (actor, cmd) in steps {
-        if let Err(e) = l.run(actor, cmd) {
-            panic!("story step {cmd} by {actor} was refused: {e}");
-        }
-    }
-    l
+    ])
 }
 
 enum Then {

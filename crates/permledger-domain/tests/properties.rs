@@ -97,8 +97,7 @@ fn command() -> impl Strategy<Value = (&'static str, String)> {
 }
 
 fn start() -> TestLedger {
-    let mut l = TestLedger::default();
-    for (actor, cmd) in [
+    TestLedger::from_story(&[
         (
             "ann",
             r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
@@ -135,10 +134,7 @@ fn start() -> TestLedger {
             "ivy",
             r#"{"type":"accept_invite","org":"acme","invite":"c"}"#,
         ),
-    ] {
-        l.run(actor, cmd).unwrap();
-    }
-    l
+    ])
 }
 
 fn acme(state: &State) -> &Org {
