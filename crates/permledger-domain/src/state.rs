@@ -303,18 +303,7 @@ impl Org {
 
     /// The scope and its ancestors, the scope first and the org last.
     pub fn lineage<'a>(&'a self, scope: ScopeRef<'a>) -> Lineage<'a> {
-        match scope {
-            ScopeRef::Org => Lineage::new([Some(ScopeRef::Org), None, None]),
-            ScopeRef::Team(t) => Lineage::new([Some(ScopeRef::Team(t)), Some(ScopeRef::Org), None]),
-            ScopeRef::Inbox(i) => match self.inbox_team(i) {
-                Some(t) => Lineage::new([
-                    Some(ScopeRef::Inbox(i)),
-                    Some(ScopeRef::Team(t)),
-                    Some(ScopeRef::Org),
-                ]),
-                None => Lineage::new([Some(ScopeRef::Inbox(i)), Some(ScopeRef::Org), None]),
-            },
-        }
+        crate::check::lineage(self, scope)
     }
 
     /// True when `inner` is `outer` or lies below it.
@@ -365,7 +354,7 @@ pub struct Lineage<'a> {
 }
 
 impl<'a> Lineage<'a> {
-    fn new(items: [Option<ScopeRef<'a>>; 3]) -> Self {
+    pub(crate) fn new(items: [Option<ScopeRef<'a>>; 3]) -> Self {
         Lineage { items, next: 0 }
     }
 }
