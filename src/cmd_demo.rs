@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use permledger_domain::check;
 use permledger_domain::{Command, CommandMeta, OrgId, PermissionKey, Scope, Timestamp, UserId};
 
 #[derive(clap::Args)]
@@ -96,13 +97,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "billing is the owner's alone",
         ),
     ];
-    {
-        let state = ledger.state();
-        let org = state
-            .org(&OrgId::new("acme")?)
+    let before = {
+        let views = ledger.views();
+        let org = views
+            .org_at(&OrgId::new("acme")?, views.seq())
             .context("the demo org is missing")?;
         for (user, perm, scope, why) in questions {
-            let e = org.explain(
+            let e = check::explain(
+                &org,
                 &UserId::new(user)?,
                 &PermissionKey::new(perm)?,
                 &scope.parse::<Scope>()?,
@@ -117,7 +119,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             };
             println!("        because {detail}");
         }
-    }
+        // The past: the moment before mo was made an observer of escalations.
+        let before = views.seq().saturating_sub(1);
+        if let Some(past) = views.org_at(&OrgId::new("acme")?, before) {
+            let time = views
+                .moment(Some(&permledger_views::At::Seq(before)), now)?
+                .time;
+            let (mo, view, esc) = (
+                UserId::new("mo")?,
+                PermissionKey::new("inbox.thread.view")?,
+                "inbox:escalations".parse::<Scope>()?,
+            );
+            let then = check::check(&past, &mo, &view, &esc, time);
+            println!(
+                "\nIn the past, at position {before} ({time}), just before mo became an observer: mo {} read inbox:escalations.",
+                if then { "could" } else { "could NOT" }
+            );
+        }
+        before
+    };
     let log = ledger.log().clone();
     let report = permledger_log::verify(&*log, None, |_| {})?;
     ledger.shutdown();
@@ -129,6 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     println!("\nTry next:");
     println!("  permledger --data {d} check --org acme --user ivy --permission inbox.thread.reply --scope inbox:billing");
     println!("  permledger --data {d} run --as ann '{{\"type\":\"suspend_member\",\"org\":\"acme\",\"user\":\"ivy\"}}'");
+    println!("  permledger --data {d} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {before}");
     println!("  permledger --data {d} digest");
     println!("  permledger --data {d} verify");
     Ok(0)

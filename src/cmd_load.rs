@@ -24,7 +24,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
     let ledger = crate::data::open_ledger(data)?;
     let org = OrgId::new("load")?;
     let ann = UserId::new("ann")?;
-    if ledger.state().org(&org).is_none() {
+    if ledger.views().live.org(&org).is_none() {
         let create = Command::CreateOrg {
             org: org.clone(),
             name: None,

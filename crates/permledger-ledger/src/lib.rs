@@ -15,6 +15,7 @@ use permledger_domain::{
     Timestamp,
 };
 use permledger_log::{envelope, Commit, EventLog, Hash, IdempotencyEntry, LogError, PendingEvent};
+use permledger_views::Views;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -62,7 +63,7 @@ struct Request {
 
 struct Shared {
     log: Arc<dyn EventLog>,
-    state: RwLock<State>,
+    views: RwLock<Views>,
     published: watch::Sender<Seq>,
 }
 
@@ -74,10 +75,11 @@ pub struct Ledger {
     writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
-/// Folds the whole log into a state, reporting progress as (events so far, total).
-pub fn replay(log: &dyn EventLog, mut progress: impl FnMut(Seq, Seq)) -> Result<State, OpenError> {
+/// Folds the whole log into the views (the live state and every org's history), reporting
+/// progress as (events so far, total).
+pub fn replay(log: &dyn EventLog, mut progress: impl FnMut(Seq, Seq)) -> Result<Views, OpenError> {
     let total = log.head()?.seq;
-    let mut state = State::default();
+    let mut state = Views::new();
     let mut next = 1;
     loop {
         let page = log.read(next, 4096)?;
@@ -106,12 +108,12 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         progress: impl FnMut(Seq, Seq),
     ) -> Result<Ledger, OpenError> {
-        let state = replay(&*log, progress)?;
-        let seq = state.seq;
-        let working = state.clone();
+        let views = replay(&*log, progress)?;
+        let seq = views.seq();
+        let working = views.live.clone();
         let shared = Arc::new(Shared {
             log,
-            state: RwLock::new(state),
+            views: RwLock::new(views),
             published: watch::Sender::new(seq),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
@@ -166,9 +168,10 @@ impl Ledger {
         rx.blocking_recv().map_err(|_| SubmitError::Closed)?
     }
 
-    /// The published state: every durable event, and nothing more.
-    pub fn state(&self) -> RwLockReadGuard<'_, State> {
-        match self.shared.state.read() {
+    /// The published views: every durable event, and nothing more. Hold the guard briefly: the
+    /// writer waits for it to publish.
+    pub fn views(&self) -> RwLockReadGuard<'_, Views> {
+        match self.shared.views.read() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -264,10 +267,7 @@ impl Writer {
             if let Err(e) = self.shared.log.append(&commits) {
                 tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
                 // The log holds none of the group: fall back to the published state.
-                self.state = match self.shared.state.read() {
-                    Ok(g) => g.clone(),
-                    Err(p) => p.into_inner().clone(),
-                };
+                self.state = self.published_state();
                 for (req, p) in group.into_iter().zip(pending) {
                     let answer = match p {
                         Pending::Done(Err(r @ SubmitError::Rejected(_))) => Err(r),
@@ -391,10 +391,7 @@ impl Writer {
 
     /// The published state with the group's earlier commits folded in again.
     fn shared_state_plus(&self, commits: &[Commit]) -> State {
-        let mut s = match self.shared.state.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
+        let mut s = self.published_state();
         for c in commits {
             for e in &c.events {
                 if let Ok(ev) = envelope::decode(&e.bytes) {
@@ -405,10 +402,17 @@ impl Writer {
         s
     }
 
+    fn published_state(&self) -> State {
+        match self.shared.views.read() {
+            Ok(g) => g.live.clone(),
+            Err(p) => p.into_inner().live.clone(),
+        }
+    }
+
     fn publish(&self, commits: &[Commit]) {
         let mut last = 0;
         {
-            let mut state = match self.shared.state.write() {
+            let mut state = match self.shared.views.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };

@@ -48,9 +48,9 @@ fn commands_are_durable_published_and_rebuilt_alike() {
     assert_eq!(out.seq, 2);
     assert_eq!(ledger.seq(), 2);
     assert_eq!(log.head().unwrap().seq, 2);
-    let live = ledger.state().clone();
+    let live = ledger.views().live.clone();
     let rebuilt = permledger_ledger::replay(&*log, |_, _| {}).unwrap();
-    assert_eq!(rebuilt, live);
+    assert_eq!(rebuilt.live, live);
 }
 
 #[test]
@@ -171,7 +171,8 @@ fn concurrent_submitters_get_contiguous_positions() {
     assert!(permledger_log::verify(&*log, None, |_| {}).unwrap().is_ok());
     assert_eq!(
         ledger
-            .state()
+            .views()
+            .live
             .org(&"acme".parse().unwrap())
             .unwrap()
             .teams
@@ -258,7 +259,7 @@ fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
         failing: false.into(),
     });
     let ledger = seeded(log.clone());
-    let before = ledger.state().clone();
+    let before = ledger.views().live.clone();
     log.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     let err = ledger
         .submit_blocking(
@@ -271,8 +272,8 @@ fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
         "{err}"
     );
     assert_eq!(
-        *ledger.state(),
-        before,
+        &ledger.views().live,
+        &before,
         "nothing unacknowledged is published"
     );
     log.failing

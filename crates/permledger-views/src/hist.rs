@@ -1,0 +1,69 @@
+//! A value's history: the positions at which it changed and what it became. The value at position
+//! `n` is the last change at or before `n`; `None` means absent (not yet created, or deleted).
+
+/// Changes of one value, in position order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hist<T> {
+    changes: Vec<(u64, Option<T>)>,
+}
+
+impl<T> Default for Hist<T> {
+    fn default() -> Self {
+        Hist {
+            changes: Vec::new(),
+        }
+    }
+}
+
+impl<T: PartialEq + Clone> Hist<T> {
+    /// The value after every event up to position `n`.
+    pub fn at(&self, n: u64) -> Option<&T> {
+        let i = self.changes.partition_point(|(s, _)| *s <= n);
+        i.checked_sub(1).and_then(|i| self.changes[i].1.as_ref())
+    }
+
+    /// The latest value.
+    pub fn current(&self) -> Option<&T> {
+        self.changes.last().and_then(|(_, v)| v.as_ref())
+    }
+
+    /// Records what the value is after position `seq`, if that is a change.
+    pub fn record(&mut self, seq: u64, value: Option<&T>) {
+        if self.current() != value {
+            match self.changes.last_mut() {
+                // Two changes at one position (several syncs for one event): the last one wins.
+                Some((s, v)) if *s == seq => *v = value.cloned(),
+                _ => self.changes.push((seq, value.cloned())),
+            }
+        }
+    }
+
+    /// Every change, oldest first.
+    pub fn changes(&self) -> &[(u64, Option<T>)] {
+        &self.changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hist;
+
+    #[test]
+    fn values_hold_from_their_change_to_the_next() {
+        let mut h = Hist::default();
+        h.record(3, Some(&"a"));
+        h.record(5, Some(&"a"));
+        h.record(7, None);
+        h.record(9, Some(&"b"));
+        assert_eq!(h.at(2), None);
+        assert_eq!(h.at(3), Some(&"a"));
+        assert_eq!(h.at(6), Some(&"a"));
+        assert_eq!(h.at(7), None);
+        assert_eq!(h.at(100), Some(&"b"));
+        assert_eq!(
+            h.changes().len(),
+            3,
+            "a record of the same value is not a change"
+        );
+    }
+}

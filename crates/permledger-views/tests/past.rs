@@ -1,0 +1,208 @@
+//! Any past position answers exactly as a fresh ledger fed only the events up to it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use permledger_domain::check::{self, AccessView};
+use permledger_domain::testkit::TestLedger;
+use permledger_domain::{OrgId, PermissionKey, Scope, State, UserId};
+use permledger_views::{At, Views};
+use proptest::prelude::*;
+
+const USERS: &[&str] = &["ann", "mo", "tina", "bob", "u1"];
+const SCOPES: &[&str] = &[
+    "org",
+    "team:support",
+    "team:sales",
+    "inbox:billing",
+    "inbox:line1",
+];
+const ROLES: &[&str] = &[
+    "org_moderator",
+    "org_member",
+    "team_admin",
+    "team_member",
+    "inbox_member",
+    "inbox_observer",
+    "custom",
+];
+const PERMS: &[&str] = &[
+    "inbox.thread.view",
+    "inbox.thread.reply",
+    "team.view",
+    "org.audit.view",
+    "inbox.members.manage",
+    "inbox.thread.snooze",
+];
+
+fn commands() -> impl Strategy<Value = Vec<(usize, u8, usize, usize, usize, usize, bool)>> {
+    prop::collection::vec(
+        (
+            0..USERS.len(),
+            0..24u8,
+            0..USERS.len(),
+            0..SCOPES.len(),
+            0..ROLES.len(),
+            0..PERMS.len(),
+            any::<bool>(),
+        ),
+        1..50,
+    )
+}
+
+fn json(which: u8, user: &str, scope: &str, role: &str, perm: &str, flag: bool) -> String {
+    let o = r#""org":"acme""#;
+    let exp = if flag {
+        r#","expires_at":"2026-03-01T09:30:00Z""#
+    } else {
+        ""
+    };
+    let (team, inbox) = (
+        scope.strip_prefix("team:").unwrap_or("support"),
+        scope.strip_prefix("inbox:").unwrap_or("billing"),
+    );
+    match which {
+        0 | 1 => format!(
+            r#"{{"type":"assign_role",{o},"user":"{user}","scope":"{scope}","role":"{role}"{exp}}}"#
+        ),
+        2 => format!(r#"{{"type":"unassign",{o},"user":"{user}","scope":"{scope}"}}"#),
+        3 | 4 => format!(
+            r#"{{"type":"grant",{o},"user":"{user}","scope":"{scope}","permission":"{perm}"{exp}}}"#
+        ),
+        5 => format!(
+            r#"{{"type":"revoke",{o},"user":"{user}","scope":"{scope}","permission":"{perm}"}}"#
+        ),
+        6 => format!(
+            r#"{{"type":"invite",{o},"invite":"i-{user}","email":"{user}@x.test","role":"{role}"}}"#
+        ),
+        7 => format!(r#"{{"type":"accept_invite",{o},"invite":"i-{user}"}}"#),
+        8 => format!(r#"{{"type":"suspend_member",{o},"user":"{user}"}}"#),
+        9 => format!(r#"{{"type":"reactivate_member",{o},"user":"{user}"}}"#),
+        10 => format!(r#"{{"type":"remove_member",{o},"user":"{user}"}}"#),
+        11 => format!(r#"{{"type":"create_team",{o},"team":"{team}"}}"#),
+        12 => format!(r#"{{"type":"delete_team",{o},"team":"{team}"}}"#),
+        13 => format!(
+            r#"{{"type":"create_inbox",{o},"inbox":"{inbox}"{}}}"#,
+            if flag { r#","team":"support""# } else { "" }
+        ),
+        14 => format!(r#"{{"type":"delete_inbox",{o},"inbox":"{inbox}"}}"#),
+        15 => format!(
+            r#"{{"type":"move_inbox",{o},"inbox":"{inbox}"{}}}"#,
+            if flag { r#","team":"sales""# } else { "" }
+        ),
+        16 => format!(r#"{{"type":"mask",{o},"scope":"{scope}","pattern":"inbox.thread.*"}}"#),
+        17 => format!(r#"{{"type":"unmask",{o},"scope":"{scope}","pattern":"inbox.thread.*"}}"#),
+        18 => format!(
+            r#"{{"type":"define_role",{o},"role":"custom","kind":"inbox","permissions":["inbox.thread.view"]}}"#
+        ),
+        19 => format!(r#"{{"type":"change_role",{o},"role":"custom","add":["inbox.thread.*"]}}"#),
+        20 => format!(r#"{{"type":"delete_role",{o},"role":"{role}","move_to":"inbox_observer"}}"#),
+        21 => format!(
+            r#"{{"type":"declare_permission",{o},"key":"inbox.thread.snooze","kind":"inbox"}}"#
+        ),
+        22 => format!(r#"{{"type":"transfer_ownership",{o},"to":"{user}"}}"#),
+        _ => format!(r#"{{"type":"leave_org",{o}}}"#),
+    }
+}
+
+fn acme() -> OrgId {
+    OrgId::new("acme").unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_position_equals_a_replay_of_its_prefix(cmds in commands()) {
+        let mut l = TestLedger::from_story(&[
+            ("ann", r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#),
+            ("ann", r#"{"type":"create_team","org":"acme","team":"support"}"#),
+            ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#),
+            ("ann", r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#),
+            ("mo", r#"{"type":"accept_invite","org":"acme","invite":"a"}"#),
+        ]);
+        for (actor, which, user, scope, role, perm, flag) in cmds {
+            l.advance(60 * 7);
+            let _ = l.run(USERS[actor], &json(which, USERS[user], SCOPES[scope], ROLES[role], PERMS[perm], flag));
+        }
+        let mut views = Views::new();
+        for e in &l.events {
+            views.apply(e);
+        }
+        prop_assert_eq!(&views.live, &l.state);
+        let mut prefix = State::default();
+        for e in &l.events {
+            prefix.apply(e);
+            let n = e.meta.seq;
+            let fresh = prefix.org(&acme()).unwrap();
+            let past = views.org_at(&acme(), n).unwrap();
+            prop_assert_eq!(&past.materialize(), fresh, "the org at {} differs from a replay of its prefix", n);
+            let moment = views.moment(Some(&At::Seq(n)), e.meta.recorded_at).unwrap();
+            prop_assert_eq!(moment.time, e.meta.recorded_at);
+            for u in USERS {
+                let u = UserId::new(*u).unwrap();
+                for s in SCOPES {
+                    let s: Scope = s.parse().unwrap();
+                    for p in PERMS {
+                        let p = PermissionKey::new(*p).unwrap();
+                        prop_assert_eq!(
+                            check::explain(&past, &u, &p, &s, moment.time),
+                            fresh.explain(&u, &p, &s, moment.time),
+                            "{} {} {} at {}", u, p, s, n
+                        );
+                    }
+                }
+            }
+            // Every user who_can returns passes check, and so does every scope `scopes` returns.
+            let view = PermissionKey::new("inbox.thread.view").unwrap();
+            let billing: Scope = "inbox:billing".parse().unwrap();
+            for u in check::who_can(&past, &view, &billing, moment.time) {
+                prop_assert!(check::check(&past, &u, &view, &billing, moment.time));
+            }
+            for u in past.user_ids() {
+                for s in check::scopes(&past, u, &view, None, moment.time) {
+                    prop_assert!(check::check(&past, u, &view, &s, moment.time));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn moments_by_time_take_every_event_recorded_by_then() {
+    let mut l = TestLedger::default();
+    l.run(
+        "ann",
+        r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+    )
+    .unwrap();
+    l.advance(3600);
+    l.run(
+        "ann",
+        r#"{"type":"create_team","org":"acme","team":"support"}"#,
+    )
+    .unwrap();
+    let mut views = Views::new();
+    for e in &l.events {
+        views.apply(e);
+    }
+    let t = |s: &str| permledger_domain::Timestamp::parse(s).unwrap();
+    let before = views
+        .moment(Some(&At::Time(t("2026-03-01T09:59:59Z"))), l.now)
+        .unwrap();
+    assert_eq!(before.seq, 1);
+    let after = views
+        .moment(Some(&At::Time(t("2026-03-01T10:00:00Z"))), l.now)
+        .unwrap();
+    assert_eq!(after.seq, 2);
+    let ancient = views
+        .moment(Some(&At::Time(t("2020-01-01T00:00:00Z"))), l.now)
+        .unwrap();
+    assert_eq!(ancient.seq, 0);
+    assert!(
+        views.org_at(&acme(), 0).is_none(),
+        "the org did not exist before its first event"
+    );
+    assert!(views.moment(Some(&At::Seq(3)), l.now).is_err());
+    let org = views.org_at(&acme(), before.seq).unwrap();
+    assert!(!org.team_exists(&"support".parse().unwrap()));
+}
