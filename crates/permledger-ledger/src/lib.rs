@@ -188,6 +188,30 @@ impl Ledger {
         let _ = rx.wait_for(|s| *s >= seq).await;
     }
 
+    /// One page of an org's audit log, read by `reader` (who needs `org.audit.view`, or
+    /// `team.audit.view` for a team's subtree). Event details come from the log.
+    pub fn audit(
+        &self,
+        org: &permledger_domain::OrgId,
+        reader: &permledger_domain::UserId,
+        query: &permledger_views::audit::AuditQuery,
+        now: Timestamp,
+    ) -> Result<permledger_views::audit::AuditPage, permledger_views::audit::AuditError> {
+        let views = self.views();
+        let log = &self.shared.log;
+        permledger_views::audit::audit(&views, org, reader, query, now, |from, limit| {
+            log.read_org(org, from, limit)?
+                .iter()
+                .map(|r| {
+                    r.decode().map_err(|e| LogError::Corruption {
+                        seq: r.seq,
+                        reason: e.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, LogError>>()
+        })
+    }
+
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.shared.log
     }

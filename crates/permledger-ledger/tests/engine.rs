@@ -287,3 +287,33 @@ fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
         .unwrap();
     assert_eq!(out.seq, 2);
 }
+
+#[test]
+fn the_audit_log_reads_from_the_durable_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(dir.path()).unwrap());
+    let ledger = seeded(log);
+    let mut m = meta("ann");
+    m.reason = Some("support is growing".into());
+    ledger
+        .submit_blocking(
+            cmd(r#"{"type":"create_team","org":"acme","team":"support"}"#),
+            m,
+        )
+        .unwrap();
+    let page = ledger
+        .audit(
+            &"acme".parse().unwrap(),
+            &UserId::new("ann").unwrap(),
+            &permledger_views::audit::AuditQuery::default(),
+            Timestamp::parse("2026-03-02T00:00:00Z").unwrap(),
+        )
+        .unwrap();
+    let actions: Vec<&str> = page.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["org_created", "team_created"]);
+    assert_eq!(
+        page.entries[1].reason.as_deref(),
+        Some("support is growing")
+    );
+    ledger.shutdown();
+}

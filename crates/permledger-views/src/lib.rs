@@ -104,3 +104,6 @@ impl Views {
         self.histories.get(org)?.at(seq)
     }
 }
+
+pub mod audit;
+pub mod diff;

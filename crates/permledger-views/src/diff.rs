@@ -1,0 +1,64 @@
+//! What changed in effective permissions between two moments: for every user and scope (or the
+//! ones named), the permissions gained and lost, as `"USER PERMISSION SCOPE"` strings.
+
+use std::collections::BTreeSet;
+
+use permledger_domain::check::{self, AccessView};
+use permledger_domain::state::ScopeRef;
+use permledger_domain::{OrgId, Scope, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::{Moment, Views};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    pub gained: Vec<String>,
+    pub lost: Vec<String>,
+}
+
+/// Every (user, permission, scope) held at a moment, optionally for one user or within one scope.
+pub fn holdings(
+    views: &Views,
+    org: &OrgId,
+    at: Moment,
+    user: Option<&UserId>,
+    scope: Option<&Scope>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Some(o) = views.org_at(org, at.seq) else {
+        return out;
+    };
+    let users: Vec<&UserId> = match user {
+        Some(u) => vec![u],
+        None => o.user_ids().collect(),
+    };
+    let scopes: Vec<Scope> = check::all_scopes(&o)
+        .filter(|s| scope.is_none_or(|f| check::lineage(&o, *s).any(|x| x == ScopeRef::of(f))))
+        .map(ScopeRef::to_scope)
+        .collect();
+    for u in users {
+        for s in &scopes {
+            for p in check::permissions(&o, u, s, at.time) {
+                out.insert(format!("{u} {p} {s}"));
+            }
+        }
+    }
+    out
+}
+
+/// Permissions gained and lost from `from` to `to`.
+pub fn diff(
+    views: &Views,
+    org: &OrgId,
+    from: Moment,
+    to: Moment,
+    user: Option<&UserId>,
+    scope: Option<&Scope>,
+) -> Diff {
+    let a = holdings(views, org, from, user, scope);
+    let b = holdings(views, org, to, user, scope);
+    Diff {
+        gained: b.difference(&a).cloned().collect(),
+        lost: a.difference(&b).cloned().collect(),
+    }
+}

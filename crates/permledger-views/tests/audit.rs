@@ -1,0 +1,286 @@
+//! The audit log and diffs, as a compliance officer reads them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use permledger_domain::testkit::TestLedger;
+use permledger_domain::{Code, Event, OrgId, Timestamp, UserId};
+use permledger_views::audit::{audit, AuditError, AuditQuery};
+use permledger_views::diff::diff;
+use permledger_views::{At, Views};
+
+fn story() -> (TestLedger, Views) {
+    let mut l = TestLedger::default();
+    let steps: &[(&str, &str)] = &[
+        (
+            "ann",
+            r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"create_inbox","org":"acme","inbox":"line1"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i1","email":"tina@acme.test","assignments":[{"scope":"team:support","role":"team_admin"}]}"#,
+        ),
+        (
+            "tina",
+            r#"{"type":"accept_invite","org":"acme","invite":"i1"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"invite","org":"acme","invite":"i2","email":"bob@acme.test"}"#,
+        ),
+        (
+            "bob",
+            r#"{"type":"accept_invite","org":"acme","invite":"i2"}"#,
+        ),
+        (
+            "tina",
+            r#"{"type":"assign_role","org":"acme","user":"bob","scope":"inbox:billing","role":"inbox_observer"}"#,
+        ),
+        (
+            "tina",
+            r#"{"type":"assign_role","org":"acme","user":"bob","scope":"inbox:billing","role":"inbox_member"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"grant","org":"acme","user":"bob","scope":"inbox:line1","permission":"inbox.thread.view","expires_at":"2026-03-03T00:00:00Z"}"#,
+        ),
+        (
+            "ann",
+            r#"{"type":"rename_org","org":"acme","name":"Acme Inc"}"#,
+        ),
+    ];
+    for (i, (actor, cmd)) in steps.iter().enumerate() {
+        l.advance(3600);
+        l.run(actor, cmd)
+            .unwrap_or_else(|e| panic!("step {i}: {e}"));
+    }
+    let mut v = Views::new();
+    for e in &l.events {
+        v.apply(e);
+    }
+    (l, v)
+}
+
+fn read(
+    l: &TestLedger,
+    v: &Views,
+    reader: &str,
+    q: &AuditQuery,
+) -> Result<permledger_views::audit::AuditPage, AuditError> {
+    let acme = OrgId::new("acme").unwrap();
+    let events: Vec<Event> = l
+        .events
+        .iter()
+        .filter(|e| e.meta.org == acme)
+        .cloned()
+        .collect();
+    audit(
+        v,
+        &acme,
+        &UserId::new(reader).unwrap(),
+        q,
+        l.now,
+        |from, limit| {
+            Ok::<_, String>(
+                events
+                    .iter()
+                    .skip(from as usize - 1)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
+            )
+        },
+    )
+}
+
+fn actions(page: &permledger_views::audit::AuditPage) -> Vec<&str> {
+    page.entries.iter().map(|e| e.action.as_str()).collect()
+}
+
+#[test]
+fn reading_the_audit_log_is_itself_authorized() {
+    let (l, v) = story();
+    assert_eq!(
+        read(&l, &v, "ann", &AuditQuery::default())
+            .unwrap()
+            .entries
+            .len(),
+        l.events.len()
+    );
+    let refused = read(&l, &v, "bob", &AuditQuery::default()).unwrap_err();
+    assert!(matches!(refused, AuditError::Rejected(r) if r.code == Code::Forbidden));
+    // The team admin reads its team's activity (the team and its inboxes), not the org's.
+    let team = AuditQuery {
+        scope: Some("team:support".parse().unwrap()),
+        ..Default::default()
+    };
+    let page = read(&l, &v, "tina", &team).unwrap();
+    assert_eq!(
+        actions(&page),
+        [
+            "team_created",
+            "inbox_created",
+            "role_assigned",
+            "role_assigned",
+            "role_assigned"
+        ]
+    );
+    let inbox = AuditQuery {
+        scope: Some("inbox:billing".parse().unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(read(&l, &v, "tina", &inbox).unwrap().entries.len(), 3);
+    let line = AuditQuery {
+        scope: Some("inbox:line1".parse().unwrap()),
+        ..Default::default()
+    };
+    assert!(
+        matches!(read(&l, &v, "tina", &line).unwrap_err(), AuditError::Rejected(r) if r.code == Code::Forbidden)
+    );
+    assert!(
+        matches!(read(&l, &v, "tina", &AuditQuery::default()).unwrap_err(), AuditError::Rejected(r) if r.code == Code::Forbidden)
+    );
+}
+
+#[test]
+fn filters_narrow_and_entries_say_what_changed() {
+    let (l, v) = story();
+    let q = AuditQuery {
+        user: Some(UserId::new("bob").unwrap()),
+        types: Some(vec!["role_assigned".into()]),
+        ..Default::default()
+    };
+    let page = read(&l, &v, "ann", &q).unwrap();
+    assert_eq!(page.entries.len(), 2);
+    let replaced = &page.entries[1];
+    assert_eq!(replaced.actor.as_str(), "tina");
+    assert_eq!(replaced.before["role"], "inbox_observer");
+    assert_eq!(replaced.after["role"], "inbox_member");
+    let renamed = read(
+        &l,
+        &v,
+        "ann",
+        &AuditQuery {
+            types: Some(vec!["org_renamed".into()]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(renamed.entries[0].before["name"], "acme");
+    let by_tina = read(
+        &l,
+        &v,
+        "ann",
+        &AuditQuery {
+            actor: Some(UserId::new("tina").unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        actions(&by_tina),
+        [
+            "invite_accepted",
+            "member_joined",
+            "role_assigned",
+            "role_assigned",
+            "role_assigned"
+        ]
+    );
+    let t = |s: &str| Timestamp::parse(s).unwrap();
+    let window = AuditQuery {
+        from: Some(t("2026-03-01T11:00:00Z")),
+        to: Some(t("2026-03-01T12:00:00Z")),
+        ..Default::default()
+    };
+    assert_eq!(
+        actions(&read(&l, &v, "ann", &window).unwrap()),
+        ["team_created", "inbox_created"]
+    );
+    let until = AuditQuery {
+        until: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(read(&l, &v, "ann", &until).unwrap().entries.len(), 2);
+    let bad = AuditQuery {
+        types: Some(vec!["team_exploded".into()]),
+        ..Default::default()
+    };
+    assert!(
+        matches!(read(&l, &v, "ann", &bad).unwrap_err(), AuditError::Rejected(r) if r.code == Code::Invalid && r.message.contains("`team_exploded`"))
+    );
+}
+
+#[test]
+fn pages_are_stable_and_complete() {
+    let (l, v) = story();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = read(
+            &l,
+            &v,
+            "ann",
+            &AuditQuery {
+                limit: Some(4),
+                after,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(page.entries.len() <= 4);
+        seen.extend(page.entries.iter().map(|e| e.seq));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=l.events.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_diff_names_what_was_gained_and_lost() {
+    let (l, v) = story();
+    let acme = OrgId::new("acme").unwrap();
+    let bob = UserId::new("bob").unwrap();
+    let before = v.moment(Some(&At::Seq(9)), l.now).unwrap();
+    let after = v.moment(None, l.now).unwrap();
+    let d = diff(&v, &acme, before, after, Some(&bob), None);
+    assert!(
+        d.gained
+            .contains(&"bob inbox.thread.view inbox:billing".to_string()),
+        "{d:?}"
+    );
+    assert!(d
+        .gained
+        .contains(&"bob inbox.thread.reply inbox:billing".to_string()));
+    assert!(d.lost.is_empty(), "{d:?}");
+    // The grant on line1 expires on 3 March: a diff to a later moment shows it lost.
+    let later = v
+        .moment(
+            Some(&At::Time(Timestamp::parse("2026-03-04T00:00:00Z").unwrap())),
+            l.now,
+        )
+        .unwrap();
+    let d = diff(
+        &v,
+        &acme,
+        after,
+        later,
+        Some(&bob),
+        Some(&"inbox:line1".parse().unwrap()),
+    );
+    assert_eq!(d.lost, ["bob inbox.thread.view inbox:line1"]);
+    assert!(d.gained.is_empty());
+}
