@@ -317,3 +317,48 @@ fn the_audit_log_reads_from_the_durable_log() {
     );
     ledger.shutdown();
 }
+
+#[test]
+fn the_memory_and_rocksdb_logs_give_identical_answers() {
+    let run = |log: Arc<dyn EventLog>| {
+        let ledger = seeded(log);
+        let users = ["bob", "cy", "dee"];
+        for (i, u) in users.iter().enumerate() {
+            let invite =
+                format!(r#"{{"type":"invite","org":"acme","invite":"i{i}","email":"{u}@x.test"}}"#);
+            ledger.submit_blocking(cmd(&invite), meta("ann")).unwrap();
+            let accept = format!(r#"{{"type":"accept_invite","org":"acme","invite":"i{i}"}}"#);
+            ledger.submit_blocking(cmd(&accept), meta(u)).unwrap();
+        }
+        for t in 0..10 {
+            let team = format!(r#"{{"type":"create_team","org":"acme","team":"t{t}"}}"#);
+            ledger.submit_blocking(cmd(&team), meta("ann")).unwrap();
+            let inbox =
+                format!(r#"{{"type":"create_inbox","org":"acme","inbox":"b{t}","team":"t{t}"}}"#);
+            ledger.submit_blocking(cmd(&inbox), meta("ann")).unwrap();
+            let u = users[t % 3];
+            let assign = format!(
+                r#"{{"type":"assign_role","org":"acme","user":"{u}","scope":"inbox:b{t}","role":"inbox_member"}}"#
+            );
+            ledger.submit_blocking(cmd(&assign), meta("ann")).unwrap();
+            if t % 4 == 0 {
+                let del = format!(r#"{{"type":"delete_team","org":"acme","team":"t{t}"}}"#);
+                ledger.submit_blocking(cmd(&del), meta("ann")).unwrap();
+            }
+        }
+        // Refusals too: they must leave both logs alike.
+        let _ = ledger.submit_blocking(
+            cmd(r#"{"type":"create_team","org":"acme","team":"t1"}"#),
+            meta("bob"),
+        );
+        let views = ledger.views();
+        let out = (views.live.clone(), views.histories.clone());
+        drop(views);
+        ledger.shutdown();
+        out
+    };
+    let memory = run(Arc::new(MemoryLog::new()));
+    let rocks = run(Arc::new(RocksLog::temporary().unwrap()));
+    assert_eq!(memory.0, rocks.0);
+    assert_eq!(memory.1, rocks.1);
+}

@@ -107,3 +107,4 @@ impl Views {
 
 pub mod audit;
 pub mod diff;
+pub mod read;

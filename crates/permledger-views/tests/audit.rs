@@ -284,3 +284,71 @@ fn a_diff_names_what_was_gained_and_lost() {
     assert_eq!(d.lost, ["bob inbox.thread.view inbox:line1"]);
     assert!(d.gained.is_empty());
 }
+
+#[test]
+fn read_models_show_a_users_standing_roles_and_pending_invites() {
+    use permledger_views::read;
+    let (mut l, _) = story();
+    l.run("ann", r#"{"type":"invite","org":"acme","invite":"i3","email":"cy@acme.test","expires_at":"2026-03-05T00:00:00Z"}"#).unwrap();
+    l.run(
+        "ann",
+        r#"{"type":"create_invite_link","org":"acme","link":"l1","max_uses":1}"#,
+    )
+    .unwrap();
+    let mut v = Views::new();
+    for e in &l.events {
+        v.apply(e);
+    }
+    let acme = OrgId::new("acme").unwrap();
+    let now = v.moment(None, l.now).unwrap();
+    let org = v.org_at(&acme, now.seq).unwrap();
+    let bob = read::user_view(&org, &UserId::new("bob").unwrap(), now.time).unwrap();
+    assert!(!bob.owner);
+    assert_eq!(
+        bob.roles
+            .iter()
+            .map(|r| (r.scope.to_string(), r.role.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            ("org".to_string(), "org_member".to_string()),
+            ("inbox:billing".to_string(), "inbox_member".to_string())
+        ]
+    );
+    assert_eq!(bob.grants.len(), 1);
+    let (invites, links) = read::pending(&org, now.time);
+    assert_eq!(
+        invites
+            .iter()
+            .map(|i| i.invite.as_str())
+            .collect::<Vec<_>>(),
+        ["i3"]
+    );
+    assert_eq!(links.len(), 1);
+    let (later_invites, _) = read::pending(&org, Timestamp::parse("2026-03-06T00:00:00Z").unwrap());
+    assert!(
+        later_invites.is_empty(),
+        "an expired invite is no longer pending"
+    );
+    assert!(read::roles(&org)
+        .iter()
+        .any(|r| r.role.as_str() == "inbox_observer" && r.permissions.len() == 2));
+    let items = [
+        read::CheckItem {
+            user: UserId::new("bob").unwrap(),
+            permission: "inbox.thread.reply".parse().unwrap(),
+            scope: "inbox:billing".parse().unwrap(),
+        },
+        read::CheckItem {
+            user: UserId::new("bob").unwrap(),
+            permission: "inbox.thread.reply".parse().unwrap(),
+            scope: "inbox:line1".parse().unwrap(),
+        },
+    ];
+    let answers = read::batch_check(&org, &items, now.time);
+    assert_eq!(
+        answers.iter().map(|a| a.allowed).collect::<Vec<_>>(),
+        [true, false]
+    );
+    let members = read::members(&org, &"inbox:billing".parse().unwrap(), now.time);
+    assert_eq!(members.len(), 1);
+}
