@@ -41,6 +41,8 @@ enum Cmd {
     Verify(cmd_verify::VerifyArgs),
     /// Print the log's head (`SEQ:HASH`) to keep outside the system.
     Digest,
+    /// Rebuild every projection from the log and report how long it took.
+    Rebuild,
     /// Append under load from several tasks, printing `ack SEQ REQUEST_ID` per durable command.
     #[command(hide = true)]
     Load(cmd_load::Args),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Cmd::Check(args) => cmd_check::run(&data, args),
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
+        Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Load(args) => cmd_load::run(&data, args),
     };
     match result {

@@ -138,6 +138,42 @@ fn a_rewritten_history_no_longer_extends_the_kept_digest() {
 }
 
 #[test]
+fn rebuild_and_past_checks_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let o = permledger(dir.path(), &["rebuild"]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).starts_with("rebuilt 6 events of 1 orgs"),
+        "{}",
+        stdout(&o)
+    );
+    // ann owned the org all along; `sales` did not exist at position 5.
+    let args = |at: &'static str| {
+        [
+            "check",
+            "--org",
+            "acme",
+            "--user",
+            "ann",
+            "--permission",
+            "team.view",
+            "--scope",
+            "team:sales",
+            "--at",
+            at,
+        ]
+    };
+    assert_eq!(permledger(dir.path(), &args("6")).status.code(), Some(0));
+    let past = permledger(dir.path(), &args("5"));
+    assert_eq!(past.status.code(), Some(2));
+    assert!(stdout(&past).contains("unknown_scope"), "{}", stdout(&past));
+    let future = permledger(dir.path(), &args("7"));
+    assert_eq!(future.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&future.stderr).contains("beyond the log's head 6"));
+}
+
+#[test]
 fn the_demo_runs_from_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let into = dir.path().join("demo");
@@ -150,4 +186,5 @@ fn the_demo_runs_from_nothing() {
     assert!(out.contains("ALLOWED ann"));
     assert!(out.contains("denied  mo    inbox.thread.view                inbox:billing"));
     assert!(out.contains("Log verified"));
+    assert!(out.contains("mo could NOT read inbox:escalations"), "{out}");
 }
