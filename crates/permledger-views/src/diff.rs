@@ -62,3 +62,52 @@ pub fn diff(
         lost: a.difference(&b).cloned().collect(),
     }
 }
+
+/// One event that changed what a user (or the holders of a scope) effectively hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: permledger_domain::Seq,
+    pub time: permledger_domain::Timestamp,
+    pub action: String,
+    pub actor: UserId,
+    #[serde(flatten)]
+    pub change: Diff,
+}
+
+/// The events that changed the effective permissions of a user, or of anyone within a scope,
+/// with what each one gained and lost: a role redefined or a mask set counts as much as an
+/// assignment. `events` are the org's events in order (from the log). Changes that no event made
+/// (an expiry passing) show in `diff`, not here.
+pub fn history<'e>(
+    views: &Views,
+    org: &OrgId,
+    user: Option<&UserId>,
+    scope: Option<&Scope>,
+    events: impl IntoIterator<Item = &'e permledger_domain::Event>,
+) -> Vec<HistoryEntry> {
+    let mut out = Vec::new();
+    for e in events {
+        let at = |seq| Moment {
+            seq,
+            time: e.meta.recorded_at,
+        };
+        let d = diff(
+            views,
+            org,
+            at(e.meta.seq.saturating_sub(1)),
+            at(e.meta.seq),
+            user,
+            scope,
+        );
+        if !d.gained.is_empty() || !d.lost.is_empty() {
+            out.push(HistoryEntry {
+                seq: e.meta.seq,
+                time: e.meta.recorded_at,
+                action: e.payload.type_name().to_string(),
+                actor: e.meta.actor.clone(),
+                change: d,
+            });
+        }
+    }
+    out
+}

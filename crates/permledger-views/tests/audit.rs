@@ -352,3 +352,29 @@ fn read_models_show_a_users_standing_roles_and_pending_invites() {
     let members = read::members(&org, &"inbox:billing".parse().unwrap(), now.time);
     assert_eq!(members.len(), 1);
 }
+
+#[test]
+fn a_users_history_lists_the_events_that_changed_what_they_hold() {
+    let (mut l, _) = story();
+    // Redefining a role changes what its holders hold, though the event names no user.
+    l.run("ann", r#"{"type":"change_role","org":"acme","role":"inbox_member","remove":["inbox.thread.reply"]}"#).unwrap();
+    let mut v = Views::new();
+    for e in &l.events {
+        v.apply(e);
+    }
+    let acme = OrgId::new("acme").unwrap();
+    let bob = UserId::new("bob").unwrap();
+    let h = permledger_views::diff::history(&v, &acme, Some(&bob), None, &l.events);
+    let actions: Vec<&str> = h.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "role_assigned",
+            "role_assigned",
+            "permission_granted",
+            "role_changed"
+        ]
+    );
+    assert_eq!(h[3].change.lost, ["bob inbox.thread.reply inbox:billing"]);
+    assert_eq!(h[3].actor.as_str(), "ann");
+}
