@@ -301,7 +301,10 @@ impl Writer {
                 }
                 return;
             }
-            self.publish(&commits);
+            self.publish(pending.iter().filter_map(|p| match p {
+                Pending::Written(o) => Some(&o.events),
+                _ => None,
+            }));
         }
         for (req, p) in group.into_iter().zip(pending) {
             let answer = match p {
@@ -433,23 +436,22 @@ impl Writer {
         }
     }
 
-    fn publish(&self, commits: &[Commit]) {
-        let mut last = 0;
+    /// Folds the durable group into the published views, in order, then announces its last position.
+    fn publish<'a>(&self, groups: impl Iterator<Item = &'a Vec<Event>>) {
+        let mut last = None;
         {
-            let mut state = match self.shared.views.write() {
+            let mut views = match self.shared.views.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            for c in commits {
-                for e in &c.events {
-                    if let Ok(ev) = envelope::decode(&e.bytes) {
-                        state.apply(&ev);
-                    }
-                    last = e.seq;
-                }
+            for event in groups.flatten() {
+                views.apply(event);
+                last = Some(event.meta.seq);
             }
         }
-        self.shared.published.send_replace(last);
+        if let Some(last) = last {
+            self.shared.published.send_replace(last);
+        }
     }
 
     fn replayed(&self, entry: IdempotencyEntry) -> Result<Outcome, SubmitError> {
