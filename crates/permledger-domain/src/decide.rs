@@ -661,7 +661,7 @@ impl<'a> Decider<'a> {
                 })])
             }
             DeclineInvite { invite, .. } => {
-                let i = self.open_invite(invite)?;
+                self.open_invite(invite)?;
                 if self.org.members.contains_key(self.actor) {
                     return Err(Rejection::already_exists(format!(
                         "`{}` is already a member of org `{}`",
@@ -669,7 +669,6 @@ impl<'a> Decider<'a> {
                         self.org_id()
                     )));
                 }
-                let _ = i;
                 Ok(vec![EventPayload::InviteDeclined(InviteDeclined {
                     invite: invite.clone(),
                     user: self.actor.clone(),
@@ -876,7 +875,7 @@ impl<'a> Decider<'a> {
             SuspendMember { user, .. } => {
                 self.authorize("org.members.manage", &Scope::Org)?;
                 let m = self.member(user)?;
-                self.not_owner(user, "suspended")?;
+                self.not_owner(user, "be suspended")?;
                 if !m.is_active() {
                     return Err(Rejection::invalid(format!("`{user}` is already suspended")));
                 }
@@ -897,7 +896,7 @@ impl<'a> Decider<'a> {
             RemoveMember { user, .. } => {
                 self.authorize("org.members.manage", &Scope::Org)?;
                 self.member(user)?;
-                self.not_owner(user, "removed")?;
+                self.not_owner(user, "be removed")?;
                 Ok(vec![EventPayload::MemberRemoved(MemberRemoved {
                     user: user.clone(),
                 })])
@@ -905,7 +904,7 @@ impl<'a> Decider<'a> {
             LeaveOrg { .. } => {
                 self.member(self.actor)?;
                 self.active_actor()?;
-                self.not_owner(self.actor, "leave the org; transfer ownership first:")?;
+                self.not_owner(self.actor, "leave it; transfer ownership first")?;
                 Ok(vec![EventPayload::MemberLeft(MemberLeft {
                     user: self.actor.clone(),
                 })])
