@@ -4,6 +4,7 @@ mod cmd_check;
 mod cmd_demo;
 mod cmd_load;
 mod cmd_run;
+mod cmd_scenario;
 mod cmd_verify;
 mod data;
 
@@ -43,6 +44,9 @@ enum Cmd {
     Digest,
     /// Rebuild every projection from the log and report how long it took.
     Rebuild,
+    /// Run scenario files, or report what they cover.
+    #[command(subcommand)]
+    Scenario(cmd_scenario::Args),
     /// Append under load from several tasks, printing `ack SEQ REQUEST_ID` per durable command.
     #[command(hide = true)]
     Load(cmd_load::Args),
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
+        Cmd::Scenario(args) => cmd_scenario::run(args),
         Cmd::Load(args) => cmd_load::run(&data, args),
     };
     match result {
