@@ -188,3 +188,31 @@ fn the_demo_runs_from_nothing() {
     assert!(out.contains("Log verified"));
     assert!(out.contains("mo could NOT read inbox:escalations"), "{out}");
 }
+
+#[test]
+fn scenario_run_reports_and_exits_by_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&good, r#"{"name": "g", "steps": [{"as": "ann", "do": {"type": "create_org", "org": "acme", "preset": "blank"}}, {"verify": {}, "expect": "ok"}]}"#).unwrap();
+    std::fs::write(&bad, r#"{"name": "b", "steps": [{"as": "ann", "do": {"type": "create_org", "org": "acme", "preset": "blank"}}, {"check": {"org": "acme", "user": "zed", "permission": "org.audit.view", "scope": "org"}, "expect": true}]}"#).unwrap();
+    let run = |files: &[&Path]| {
+        Command::new(env!("CARGO_BIN_EXE_permledger"))
+            .arg("scenario")
+            .arg("run")
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[&good]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(stdout(&ok), "1 passed, 0 failed\n");
+    let mixed = run(&[&good, &bad]);
+    assert_ne!(mixed.status.code(), Some(0));
+    let out = stdout(&mixed);
+    assert!(
+        out.contains("bad.json: step 2 (memory): expected true, got false"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+}
