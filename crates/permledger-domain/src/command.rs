@@ -46,7 +46,6 @@ impl PresetName {
 pub struct InviteAssignment {
     pub scope: Scope,
     pub role: RoleId,
-    #[serde(default)]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -56,7 +55,6 @@ pub struct InviteAssignment {
 pub struct InviteGrant {
     pub scope: Scope,
     pub permission: PermissionKey,
-    #[serde(default)]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -66,7 +64,6 @@ pub struct InviteGrant {
 pub enum Command {
     CreateOrg {
         org: OrgId,
-        #[serde(default)]
         name: Option<String>,
         preset: PresetName,
     },
@@ -83,13 +80,11 @@ pub enum Command {
         org: OrgId,
         key: PermissionKey,
         kind: ScopeKind,
-        #[serde(default)]
         description: Option<String>,
     },
     DefineRole {
         org: OrgId,
         role: RoleId,
-        #[serde(default)]
         name: Option<String>,
         kind: ScopeKind,
         permissions: Vec<Pattern>,
@@ -110,13 +105,11 @@ pub enum Command {
     DeleteRole {
         org: OrgId,
         role: RoleId,
-        #[serde(default)]
         move_to: Option<RoleId>,
     },
     CreateTeam {
         org: OrgId,
         team: TeamId,
-        #[serde(default)]
         name: Option<String>,
     },
     RenameTeam {
@@ -131,9 +124,7 @@ pub enum Command {
     CreateInbox {
         org: OrgId,
         inbox: InboxId,
-        #[serde(default)]
         team: Option<TeamId>,
-        #[serde(default)]
         name: Option<String>,
     },
     RenameInbox {
@@ -144,7 +135,6 @@ pub enum Command {
     MoveInbox {
         org: OrgId,
         inbox: InboxId,
-        #[serde(default)]
         team: Option<TeamId>,
     },
     DeleteInbox {
@@ -155,13 +145,11 @@ pub enum Command {
         org: OrgId,
         invite: InviteId,
         email: String,
-        #[serde(default)]
         role: Option<RoleId>,
         #[serde(default)]
         assignments: Vec<InviteAssignment>,
         #[serde(default)]
         grants: Vec<InviteGrant>,
-        #[serde(default)]
         expires_at: Option<Timestamp>,
         #[serde(default)]
         guest: bool,
@@ -181,11 +169,8 @@ pub enum Command {
     CreateInviteLink {
         org: OrgId,
         link: LinkId,
-        #[serde(default)]
         role: Option<RoleId>,
-        #[serde(default)]
         max_uses: Option<u32>,
-        #[serde(default)]
         expires_at: Option<Timestamp>,
     },
     RevokeInviteLink {
@@ -201,7 +186,6 @@ pub enum Command {
         user: UserId,
         scope: Scope,
         role: RoleId,
-        #[serde(default)]
         expires_at: Option<Timestamp>,
     },
     Unassign {
@@ -214,7 +198,6 @@ pub enum Command {
         user: UserId,
         scope: Scope,
         permission: PermissionKey,
-        #[serde(default)]
         expires_at: Option<Timestamp>,
     },
     Revoke {
@@ -251,7 +234,6 @@ pub enum Command {
     TransferOwnership {
         org: OrgId,
         to: UserId,
-        #[serde(default)]
         former_owner_role: Option<RoleId>,
     },
 }

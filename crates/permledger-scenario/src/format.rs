@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
     pub steps: Vec<Value>,
 }
@@ -32,7 +31,6 @@ pub struct CheckQuery {
     pub user: UserId,
     pub permission: PermissionKey,
     pub scope: Scope,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -42,7 +40,6 @@ pub struct WhoCanQuery {
     pub org: OrgId,
     pub permission: PermissionKey,
     pub scope: Scope,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -52,7 +49,6 @@ pub struct PermissionsQuery {
     pub org: OrgId,
     pub user: UserId,
     pub scope: Scope,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -62,9 +58,7 @@ pub struct ScopesQuery {
     pub org: OrgId,
     pub user: UserId,
     pub permission: PermissionKey,
-    #[serde(default)]
     pub kind: Option<ScopeKind>,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -73,7 +67,6 @@ pub struct ScopesQuery {
 pub struct MembersQuery {
     pub org: OrgId,
     pub scope: Scope,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -83,19 +76,12 @@ pub struct AuditQuerySpec {
     pub org: OrgId,
     #[serde(rename = "as")]
     pub reader: UserId,
-    #[serde(default)]
     pub actor: Option<UserId>,
-    #[serde(default)]
     pub user: Option<UserId>,
-    #[serde(default)]
     pub scope: Option<Scope>,
-    #[serde(default)]
     pub types: Option<Vec<String>>,
-    #[serde(default)]
     pub from: Option<Timestamp>,
-    #[serde(default)]
     pub to: Option<Timestamp>,
-    #[serde(default)]
     pub at: Option<AtSpec>,
 }
 
@@ -105,9 +91,7 @@ pub struct DiffQuery {
     pub org: OrgId,
     pub from: AtSpec,
     pub to: AtSpec,
-    #[serde(default)]
     pub user: Option<UserId>,
-    #[serde(default)]
     pub scope: Option<Scope>,
 }
 
@@ -217,17 +201,11 @@ pub struct DoStep {
     /// Kept as JSON until run, so that `$token:LINK` can be replaced first.
     #[serde(rename = "do")]
     pub command: Value,
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub request_id: Option<String>,
-    #[serde(default)]
     pub idempotency_key: Option<String>,
-    #[serde(default)]
     pub expect_version: Option<u64>,
-    #[serde(default)]
     pub expect_error: Option<Code>,
-    #[serde(default)]
     pub expect_events: Option<Vec<String>>,
 }
 
