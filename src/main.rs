@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_load;
 mod cmd_run;
 mod cmd_scenario;
+mod cmd_serve;
 mod cmd_verify;
 mod data;
 
@@ -44,6 +45,11 @@ enum Cmd {
     Digest,
     /// Rebuild every projection from the log and report how long it took.
     Rebuild,
+    /// Serve the HTTP API.
+    Serve(cmd_serve::ServeArgs),
+    /// Manage bearer API tokens.
+    #[command(subcommand)]
+    Token(cmd_serve::TokenArgs),
     /// Run scenario files, or report what they cover.
     #[command(subcommand)]
     Scenario(cmd_scenario::Args),
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Scenario(args) => cmd_scenario::run(args),
+        Cmd::Serve(args) => cmd_serve::serve(&data, args),
+        Cmd::Token(args) => cmd_serve::token(&data, args),
         Cmd::Load(args) => cmd_load::run(&data, args),
     };
     match result {

@@ -1,0 +1,97 @@
+//! The HTTP edge's one error type: a stable JSON body `{"code", "message"}` and a status. Internal
+//! failures are logged and answered without their details.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use permledger_domain::{Code, Rejection};
+use permledger_ledger::SubmitError;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unavailable(internal: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %internal, "internal failure answered as 503");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the ledger cannot serve this request now",
+        )
+    }
+}
+
+/// The status each refusal code answers with.
+pub fn status_of(code: Code) -> StatusCode {
+    match code {
+        Code::Invalid => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Forbidden | Code::Escalation | Code::Suspended => StatusCode::FORBIDDEN,
+        Code::AlreadyExists
+        | Code::OwnerProtected
+        | Code::RoleInUse
+        | Code::InviteClosed
+        | Code::Conflict => StatusCode::CONFLICT,
+        Code::NotMember | Code::KindMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::InviteExpired => StatusCode::GONE,
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> ApiError {
+        ApiError {
+            status: status_of(r.code),
+            code: r.code.as_str().to_string(),
+            message: r.message,
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> ApiError {
+        match e {
+            SubmitError::Rejected(r) => r.into(),
+            other => ApiError::unavailable(other),
+        }
+    }
+}
+
+impl From<permledger_views::audit::AuditError> for ApiError {
+    fn from(e: permledger_views::audit::AuditError) -> ApiError {
+        match e {
+            permledger_views::audit::AuditError::Rejected(r) => r.into(),
+            other => ApiError::unavailable(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}

@@ -1,0 +1,654 @@
+//! permledger's HTTP API. `router(state)` is a plain function, so tests call it without a socket.
+//!
+//! Every request but `/healthz` and `/metrics` carries `Authorization: Bearer <token>`; a token is
+//! bound to one org (or all) and to a role. Commands answer the recorded events and the position
+//! to ask for reads at least as fresh as (`min_seq`); refusals answer 4xx with `{"code", "message"}`
+//! using domain.md's codes. Queries take a moment (`at_seq` or `at_time`).
+
+pub mod error;
+pub mod metrics;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use permledger_domain::check;
+use permledger_domain::{
+    Command, CommandMeta, Explanation, OrgId, PermissionKey, Scope, ScopeKind, Timestamp, UserId,
+};
+use permledger_ledger::{Clock, Ledger};
+use permledger_views::audit::AuditQuery;
+use permledger_views::read::CheckItem;
+use permledger_views::{At, Moment, OrgAt, Views};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub use error::ApiError;
+pub use tokens::{TokenRecord, TokenRole, Tokens};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+/// How long a read waits for `min_seq` before answering that it is not there yet.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Ledger,
+    pub tokens: Arc<Tokens>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/commands", post(command))
+        .route("/v1/orgs/{org}/check", get(check_one))
+        .route("/v1/orgs/{org}/check/batch", post(check_batch))
+        .route("/v1/orgs/{org}/who_can", get(who_can))
+        .route("/v1/orgs/{org}/permissions", get(permissions))
+        .route("/v1/orgs/{org}/scopes", get(scopes))
+        .route("/v1/orgs/{org}/members", get(members))
+        .route("/v1/orgs/{org}/users/{user}", get(user_view))
+        .route("/v1/orgs/{org}/roles", get(roles))
+        .route("/v1/orgs/{org}/invites", get(invites))
+        .route("/v1/orgs/{org}/audit", get(audit))
+        .route("/v1/orgs/{org}/diff", get(diff))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The caller, from its bearer token.
+pub struct Caller(pub TokenRecord);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
+            })?;
+        state
+            .tokens
+            .verify(secret.trim())
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized("unknown token"))
+    }
+}
+
+impl Caller {
+    fn org(&self, org: &OrgId) -> Result<(), ApiError> {
+        match &self.0.org {
+            Some(bound) if bound != org => Err(ApiError::forbidden(format!(
+                "this token is bound to org `{bound}`, not `{org}`"
+            ))),
+            _ => Ok(()),
+        }
+    }
+    fn read(&self, org: &OrgId) -> Result<(), ApiError> {
+        self.org(org)
+    }
+    fn write(&self, org: &OrgId) -> Result<(), ApiError> {
+        self.org(org)?;
+        if self.0.role == TokenRole::Auditor {
+            return Err(ApiError::forbidden("an auditor token reads only"));
+        }
+        Ok(())
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|r| ApiError::new(r.status(), "invalid", r.body_text()))
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|r| ApiError::invalid(r.body_text()))
+}
+
+fn org_id(org: &str) -> Result<OrgId, ApiError> {
+    OrgId::new(org).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    Json(json!({"status": "ok", "seq": s.ledger.seq()}))
+}
+
+async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    let head = s.ledger.log().head().map(|d| d.seq).unwrap_or(0);
+    let lag = head.saturating_sub(s.ledger.seq());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(s.ledger.seq(), lag),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    #[serde(rename = "as")]
+    pub actor: UserId,
+    #[serde(rename = "do")]
+    pub command: Command,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub expect_version: Option<u64>,
+}
+
+async fn command(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CommandRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req = json_body(body)?;
+    caller.write(req.command.org())?;
+    let meta = CommandMeta {
+        actor: req.actor,
+        reason: req.reason,
+        request_id: req.request_id,
+        idempotency_key: req.idempotency_key,
+        expect_version: req.expect_version,
+    };
+    let started = Instant::now();
+    let result = s.ledger.submit(req.command, meta).await;
+    s.metrics.command(started.elapsed(), result.is_ok());
+    let out = result?;
+    Ok(Json(json!({
+        "seq": out.seq,
+        "replayed": out.replayed,
+        "token": out.link_token,
+        "events": out.events,
+    })))
+}
+
+/// A moment and a freshness floor, common to every query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentParams {
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+impl MomentParams {
+    fn at(&self) -> Result<Option<At>, ApiError> {
+        match (self.at_seq, &self.at_time) {
+            (Some(_), Some(_)) => Err(ApiError::invalid("name `at_seq` or `at_time`, not both")),
+            (Some(n), None) => Ok(Some(At::Seq(n))),
+            (None, Some(t)) => Timestamp::parse(t)
+                .map(|t| Some(At::Time(t)))
+                .map_err(|e| ApiError::invalid(e.to_string())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Waits for `min_seq`, then runs `f` on the org at the moment asked.
+async fn at_moment<R>(
+    s: &AppState,
+    org: &OrgId,
+    m: &MomentParams,
+    f: impl FnOnce(&Views, Option<OrgAt<'_>>, Moment) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    if let Some(min) = m.min_seq {
+        if tokio::time::timeout(FRESHNESS_WAIT, s.ledger.wait_for(min))
+            .await
+            .is_err()
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "the views have not reached position {min} yet (at {})",
+                    s.ledger.seq()
+                ),
+            ));
+        }
+    }
+    let at = m.at()?;
+    let views = s.ledger.views();
+    let moment = views
+        .moment(at.as_ref(), s.clock.now())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let org_at = views.org_at(org, moment.seq);
+    f(&views, org_at, moment)
+}
+
+fn moment_json(m: Moment) -> Value {
+    json!({"seq": m.seq, "time": m.time})
+}
+
+fn existing<'a>(org: Option<OrgAt<'a>>, id: &OrgId) -> Result<OrgAt<'a>, ApiError> {
+    org.ok_or_else(|| ApiError::not_found(format!("org `{id}` does not exist at that moment")))
+}
+
+fn explanation_json(e: &Explanation, m: Moment) -> Value {
+    json!({"allowed": e.allowed, "facts": e.facts, "denial": e.denial, "at": moment_json(m)})
+}
+
+fn not_member() -> Explanation {
+    Explanation {
+        allowed: false,
+        facts: Vec::new(),
+        denial: Some(permledger_domain::Denial::NotMember),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckParams {
+    pub user: UserId,
+    pub permission: PermissionKey,
+    pub scope: Scope,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+async fn check_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<CheckParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = MomentParams {
+        at_seq: q.at_seq,
+        at_time: q.at_time.clone(),
+        min_seq: q.min_seq,
+    };
+    s.metrics.checks(1);
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let e = match o {
+            Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, moment.time),
+            None => not_member(),
+        };
+        Ok(explanation_json(&e, moment))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub items: Vec<CheckItem>,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+async fn check_batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    body: Result<Json<BatchRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let b = json_body(body)?;
+    if b.items.len() > 1000 {
+        return Err(ApiError::invalid("a batch holds at most 1000 checks"));
+    }
+    s.metrics.checks(b.items.len() as u64);
+    let m = MomentParams {
+        at_seq: b.at_seq,
+        at_time: b.at_time,
+        min_seq: b.min_seq,
+    };
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let answers: Vec<Value> = match o {
+            Some(o) => permledger_views::read::batch_check(&o, &b.items, moment.time)
+                .iter()
+                .map(|e| json!({"allowed": e.allowed, "facts": e.facts, "denial": e.denial}))
+                .collect(),
+            None => b
+                .items
+                .iter()
+                .map(|_| json!({"allowed": false, "facts": [], "denial": not_member().denial}))
+                .collect(),
+        };
+        Ok(json!({"at": moment_json(moment), "answers": answers}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoCanParams {
+    pub permission: PermissionKey,
+    pub scope: Scope,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+async fn who_can(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<WhoCanParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = MomentParams {
+        at_seq: q.at_seq,
+        at_time: q.at_time.clone(),
+        min_seq: q.min_seq,
+    };
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let users =
+            existing(o, &org).map(|o| check::who_can(&o, &q.permission, &q.scope, moment.time))?;
+        Ok(json!({"at": moment_json(moment), "users": users}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsParams {
+    pub user: UserId,
+    pub scope: Scope,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+async fn permissions(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<PermissionsParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = MomentParams {
+        at_seq: q.at_seq,
+        at_time: q.at_time.clone(),
+        min_seq: q.min_seq,
+    };
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let keys =
+            existing(o, &org).map(|o| check::permissions(&o, &q.user, &q.scope, moment.time))?;
+        Ok(json!({"at": moment_json(moment), "permissions": keys}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopesParams {
+    pub user: UserId,
+    pub permission: PermissionKey,
+    pub kind: Option<ScopeKind>,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+async fn scopes(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<ScopesParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = MomentParams {
+        at_seq: q.at_seq,
+        at_time: q.at_time.clone(),
+        min_seq: q.min_seq,
+    };
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let found = existing(o, &org)
+            .map(|o| check::scopes(&o, &q.user, &q.permission, q.kind, moment.time))?;
+        Ok(json!({"at": moment_json(moment), "scopes": found}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersParams {
+    pub scope: Scope,
+    pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
+    pub min_seq: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct MemberRow {
+    user: UserId,
+    role: Option<permledger_domain::RoleId>,
+    status: permledger_domain::state::MemberStatus,
+}
+
+async fn members(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<MembersParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = MomentParams {
+        at_seq: q.at_seq,
+        at_time: q.at_time.clone(),
+        min_seq: q.min_seq,
+    };
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let o = existing(o, &org)?;
+        let rows: Vec<MemberRow> = permledger_views::read::members(&o, &q.scope, moment.time)
+            .into_iter()
+            .map(|(user, (role, status))| MemberRow { user, role, status })
+            .collect();
+        Ok(json!({"at": moment_json(moment), "members": rows}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+async fn user_view(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org, user)): Path<(String, String)>,
+    q: Result<Query<MomentParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let user = UserId::new(user).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let m = query(q)?;
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let o = existing(o, &org)?;
+        let view = permledger_views::read::user_view(&o, &user, moment.time).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "`{user}` is not a member of org `{org}` at that moment"
+            ))
+        })?;
+        Ok(json!({"at": moment_json(moment), "user": view}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+async fn roles(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<MomentParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let m = query(q)?;
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let o = existing(o, &org)?;
+        Ok(json!({"at": moment_json(moment), "roles": permledger_views::read::roles(&o)}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+async fn invites(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<MomentParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let m = query(q)?;
+    let body = at_moment(&s, &org, &m, |_, o, moment| {
+        let o = existing(o, &org)?;
+        let (invites, links) = permledger_views::read::pending(&o, moment.time);
+        Ok(json!({"at": moment_json(moment), "invites": invites, "links": links}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    #[serde(rename = "as")]
+    pub reader: UserId,
+    pub actor: Option<UserId>,
+    pub user: Option<UserId>,
+    pub scope: Option<Scope>,
+    /// Comma-separated event types.
+    pub types: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub at_seq: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+async fn audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let time = |t: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
+        t.as_deref()
+            .map(Timestamp::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid(e.to_string()))
+    };
+    let aq = AuditQuery {
+        actor: q.actor,
+        user: q.user,
+        scope: q.scope,
+        types: q.types.map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        }),
+        from: time(&q.from)?,
+        to: time(&q.to)?,
+        until: q.at_seq,
+        after: q.after,
+        limit: q.limit,
+    };
+    let ledger = s.ledger.clone();
+    let now = s.clock.now();
+    let page = tokio::task::spawn_blocking(move || ledger.audit(&org, &q.reader, &aq, now))
+        .await
+        .map_err(ApiError::unavailable)??;
+    Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    pub from_seq: Option<u64>,
+    pub from_time: Option<String>,
+    pub to_seq: Option<u64>,
+    pub to_time: Option<String>,
+    pub user: Option<UserId>,
+    pub scope: Option<Scope>,
+}
+
+async fn diff(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<DiffParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let from = MomentParams {
+        at_seq: q.from_seq,
+        at_time: q.from_time.clone(),
+        min_seq: None,
+    }
+    .at()?;
+    let to = MomentParams {
+        at_seq: q.to_seq,
+        at_time: q.to_time.clone(),
+        min_seq: None,
+    }
+    .at()?;
+    let Some(from) = from else {
+        return Err(ApiError::invalid(
+            "name the first moment with `from_seq` or `from_time`",
+        ));
+    };
+    let views = s.ledger.views();
+    let now = s.clock.now();
+    let from = views
+        .moment(Some(&from), now)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let to = views
+        .moment(to.as_ref(), now)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let d = permledger_views::diff::diff(&views, &org, from, to, q.user.as_ref(), q.scope.as_ref());
+    Ok(Json(
+        json!({"from": moment_json(from), "to": moment_json(to), "gained": d.gained, "lost": d.lost}),
+    ))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,440 @@
+//! The router without a socket: every endpoint and every error shape.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use permledger_domain::Timestamp;
+use permledger_ledger::{Ledger, ManualClock};
+use permledger_log::MemoryLog;
+use permledger_server::tokens::{hash_secret, TokenRecord, TokenRole, Tokens};
+use permledger_server::{router, AppState};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn token(secret: &str, org: Option<&str>, role: TokenRole) -> TokenRecord {
+    TokenRecord {
+        id: secret.to_string(),
+        hash: hash_secret(secret),
+        org: org.map(|o| o.parse().unwrap()),
+        role,
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn state() -> AppState {
+    let clock = Arc::new(ManualClock::new(
+        Timestamp::parse("2026-03-01T09:00:00Z").unwrap(),
+    ));
+    let ledger = Ledger::open(Arc::new(MemoryLog::new()), clock.clone()).unwrap();
+    AppState {
+        ledger,
+        tokens: Arc::new(Tokens::from_records(vec![
+            token("svc-acme", Some("acme"), TokenRole::Service),
+            token("aud-acme", Some("acme"), TokenRole::Auditor),
+            token("svc-globex", Some("globex"), TokenRole::Service),
+            token("op", None, TokenRole::Operator),
+        ])),
+        clock,
+        metrics: Default::default(),
+    }
+}
+
+async fn call(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+async fn run(s: &AppState, actor: &str, command: Value) -> (StatusCode, Value) {
+    call(
+        s,
+        "POST",
+        "/v1/commands",
+        Some("svc-acme"),
+        Some(json!({"as": actor, "do": command}).to_string()),
+    )
+    .await
+}
+
+async fn seeded() -> AppState {
+    let s = state();
+    for (actor, cmd) in [
+        (
+            "ann",
+            json!({"type": "create_org", "org": "acme", "preset": "teaminbox"}),
+        ),
+        (
+            "ann",
+            json!({"type": "create_team", "org": "acme", "team": "support"}),
+        ),
+        (
+            "ann",
+            json!({"type": "create_inbox", "org": "acme", "inbox": "billing", "team": "support"}),
+        ),
+        (
+            "ann",
+            json!({"type": "invite", "org": "acme", "invite": "i1", "email": "mo@acme.test", "role": "org_moderator"}),
+        ),
+        (
+            "mo",
+            json!({"type": "accept_invite", "org": "acme", "invite": "i1"}),
+        ),
+    ] {
+        let (status, body) = run(&s, actor, cmd).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    s
+}
+
+#[tokio::test]
+async fn commands_answer_their_events_and_position() {
+    let s = seeded().await;
+    let (status, body) = call(&s, "POST", "/v1/commands", Some("svc-acme"), Some(json!({
+        "as": "mo", "do": {"type": "assign_role", "org": "acme", "user": "mo", "scope": "inbox:billing", "role": "inbox_observer"},
+        "reason": "on call", "request_id": "r-1", "idempotency_key": "k-1"
+    }).to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seq"], 7);
+    assert_eq!(body["events"][0]["payload"]["type"], "role_assigned");
+    assert_eq!(body["events"][0]["meta"]["reason"], "on call");
+    let (_, again) = call(&s, "POST", "/v1/commands", Some("svc-acme"), Some(json!({
+        "as": "mo", "do": {"type": "assign_role", "org": "acme", "user": "mo", "scope": "inbox:billing", "role": "inbox_observer"},
+        "reason": "on call", "request_id": "r-1", "idempotency_key": "k-1"
+    }).to_string())).await;
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["seq"], 7);
+}
+
+#[tokio::test]
+async fn refusals_and_bad_input_get_4xx_with_a_json_body() {
+    let s = seeded().await;
+    let (status, body) = run(
+        &s,
+        "bob",
+        json!({"type": "create_team", "org": "acme", "team": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("`bob`"));
+    let (status, body) = run(
+        &s,
+        "ann",
+        json!({"type": "create_team", "org": "acme", "team": "support"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("already_exists"))
+    );
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/commands",
+        Some("svc-acme"),
+        Some("{not json".into()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid"))
+    );
+    let (status, body) = run(
+        &s,
+        "ann",
+        json!({"type": "create_team", "org": "acme", "tema": "x"}),
+    )
+    .await;
+    assert!(status.is_client_error());
+    assert!(body["message"].as_str().unwrap().contains("tema"), "{body}");
+    let (status, body) = run(
+        &s,
+        "ann",
+        json!({"type": "create_team", "org": "Acme!", "team": "x"}),
+    )
+    .await;
+    assert!(status.is_client_error(), "{body}");
+    let big = json!({"as": "ann", "do": {"type": "rename_org", "org": "acme", "name": "x".repeat(300_000)}}).to_string();
+    let (status, body) = call(&s, "POST", "/v1/commands", Some("svc-acme"), Some(big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "invalid");
+    let (status, body) = call(&s, "GET", "/v1/nowhere", Some("svc-acme"), None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/check?user=ann&permission=team.view",
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid"))
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_bound_to_their_org_and_role() {
+    let s = seeded().await;
+    let uri = "/v1/orgs/acme/check?user=ann&permission=team.view&scope=team:support";
+    assert_eq!(
+        call(&s, "GET", uri, None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&s, "GET", uri, Some("wrong"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = call(&s, "GET", uri, Some("svc-globex"), None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
+    assert_eq!(
+        call(&s, "GET", uri, Some("aud-acme"), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&s, "GET", uri, Some("op"), None).await.0,
+        StatusCode::OK
+    );
+    let cmd =
+        json!({"as": "ann", "do": {"type": "create_team", "org": "acme", "team": "y"}}).to_string();
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/commands",
+        Some("aud-acme"),
+        Some(cmd.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&s, "POST", "/v1/commands", Some("svc-globex"), Some(cmd)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn queries_answer_now_and_at_past_moments() {
+    let s = seeded().await;
+    let (_, out) = run(&s, "mo", json!({"type": "assign_role", "org": "acme", "user": "mo", "scope": "inbox:billing", "role": "inbox_observer"})).await;
+    let seq = out["seq"].as_u64().unwrap();
+    let q = |extra: &str| {
+        format!(
+            "/v1/orgs/acme/check?user=mo&permission=inbox.thread.view&scope=inbox:billing{extra}"
+        )
+    };
+    let (status, now) = call(
+        &s,
+        "GET",
+        &q(&format!("&min_seq={seq}")),
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(now["allowed"], true);
+    assert_eq!(now["facts"][0]["role"], "inbox_observer");
+    let (_, before) = call(
+        &s,
+        "GET",
+        &q(&format!("&at_seq={}", seq - 1)),
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(before["allowed"], false);
+    let (status, _) = call(&s, "GET", &q("&at_seq=999"), Some("svc-acme"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, who) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/who_can?permission=inbox.thread.view&scope=inbox:billing",
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(who["users"], json!(["ann", "mo"]));
+    let (_, perms) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/permissions?user=mo&scope=inbox:billing",
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        perms["permissions"],
+        json!([
+            "inbox.members.manage",
+            "inbox.thread.comment",
+            "inbox.thread.view",
+            "inbox.view"
+        ])
+    );
+    let (_, scopes) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/scopes?user=mo&permission=inbox.thread.view&kind=inbox",
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(scopes["scopes"], json!(["inbox:billing"]));
+    let (_, members) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/members?scope=inbox:billing",
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        members["members"],
+        json!([{"user": "mo", "role": "inbox_observer", "status": "active"}])
+    );
+    let (_, user) = call(&s, "GET", "/v1/orgs/acme/users/mo", Some("svc-acme"), None).await;
+    assert_eq!(user["user"]["roles"].as_array().unwrap().len(), 2);
+    let (status, _) = call(&s, "GET", "/v1/orgs/acme/users/zed", Some("svc-acme"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, roles) = call(&s, "GET", "/v1/orgs/acme/roles", Some("svc-acme"), None).await;
+    assert_eq!(roles["roles"].as_array().unwrap().len(), 8);
+    let (_, invites) = call(&s, "GET", "/v1/orgs/acme/invites", Some("svc-acme"), None).await;
+    assert_eq!(invites["invites"], json!([]));
+    let (_, d) = call(
+        &s,
+        "GET",
+        &format!("/v1/orgs/acme/diff?from_seq={}&user=mo", seq - 1),
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        d["gained"],
+        json!([
+            "mo inbox.thread.comment inbox:billing",
+            "mo inbox.thread.view inbox:billing"
+        ])
+    );
+    let batch = json!({"items": [
+        {"user": "mo", "permission": "inbox.thread.view", "scope": "inbox:billing"},
+        {"user": "mo", "permission": "inbox.thread.reply", "scope": "inbox:billing"}
+    ]})
+    .to_string();
+    let (_, b) = call(
+        &s,
+        "POST",
+        "/v1/orgs/acme/check/batch",
+        Some("svc-acme"),
+        Some(batch),
+    )
+    .await;
+    assert_eq!(b["answers"][0]["allowed"], true);
+    assert_eq!(b["answers"][1]["allowed"], false);
+    let (status, _) = call(
+        &s,
+        "GET",
+        "/v1/orgs/nowhere/members?scope=org",
+        Some("op"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_and_is_authorized_by_the_reader() {
+    let s = seeded().await;
+    let (status, page) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit?as=ann&limit=2",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_u64().unwrap();
+    let (_, rest) = call(
+        &s,
+        "GET",
+        &format!("/v1/orgs/acme/audit?as=ann&after={next}"),
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(rest["next"], Value::Null);
+    let (_, typed) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit?as=mo&types=invite_issued,member_joined",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(typed["entries"].as_array().unwrap().len(), 2);
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit?as=bob",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
+}
+
+#[tokio::test]
+async fn health_and_metrics_are_open() {
+    let s = seeded().await;
+    let (status, body) = call(&s, "GET", "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].clone(), body["seq"].clone()),
+        (StatusCode::OK, json!("ok"), json!(6))
+    );
+    let _ = run(
+        &s,
+        "bob",
+        json!({"type": "create_team", "org": "acme", "team": "x"}),
+    )
+    .await;
+    let (status, text) = call(&s, "GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("permledger_commands_total 6"), "{text}");
+    assert!(text.contains("permledger_commands_refused_total 1"));
+    assert!(text.contains("permledger_projection_lag_events 0"));
+}

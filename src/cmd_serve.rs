@@ -1,0 +1,95 @@
+//! `permledger serve`: the HTTP API over the data folder's ledger; `permledger token create`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use permledger_domain::OrgId;
+use permledger_ledger::SystemClock;
+use permledger_server::{AppState, TokenRole, Tokens};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum TokenArgs {
+    /// Create a bearer token; its secret is printed once and only its hash is stored.
+    Create {
+        /// The org the token is bound to.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        org: Option<OrgId>,
+        /// Bind the token to every org instead.
+        #[arg(long)]
+        all: bool,
+        /// `service` (commands and queries), `auditor` (queries and audit only) or `operator`.
+        #[arg(long, default_value = "service")]
+        role: TokenRole,
+    },
+}
+
+pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
+    match args {
+        TokenArgs::Create { org, all: _, role } => {
+            let (record, secret) = permledger_server::tokens::create(data, org, role)?;
+            let scope = record
+                .org
+                .map_or("every org".to_string(), |o| format!("org `{o}`"));
+            eprintln!(
+                "token {} for {scope}, role {:?}; keep the secret, it is not shown again:",
+                record.id, role
+            );
+            println!("{secret}");
+            Ok(0)
+        }
+    }
+}
+
+pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
+    let ledger = crate::data::open_ledger(data)?;
+    let tokens = Tokens::load(data)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let state = AppState {
+        ledger: ledger.clone(),
+        tokens: Arc::new(tokens),
+        clock: Arc::new(SystemClock),
+        metrics: Default::default(),
+    };
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+        println!("listening on {}", listener.local_addr()?);
+        tracing::info!(data = %data.display(), "serving");
+        permledger_server::serve(state, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    drop(rt);
+    // Every command already submitted is committed before the writer stops.
+    ledger.shutdown();
+    eprintln!("stopped; every acknowledged command is durable");
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
