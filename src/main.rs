@@ -6,6 +6,7 @@ mod cmd_load;
 mod cmd_run;
 mod cmd_scenario;
 mod cmd_serve;
+mod cmd_transfer;
 mod cmd_verify;
 mod data;
 
@@ -45,6 +46,10 @@ enum Cmd {
     Digest,
     /// Rebuild every projection from the log and report how long it took.
     Rebuild,
+    /// Write the whole log as JSON Lines (position, link, stored bytes, decoded event).
+    Export(cmd_transfer::ExportArgs),
+    /// Load a log written by `export` into an empty folder, refusing a file whose chain is broken.
+    Import(cmd_transfer::ImportArgs),
     /// Serve the HTTP API.
     Serve(cmd_serve::ServeArgs),
     /// Manage bearer API tokens.
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
         Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Scenario(args) => cmd_scenario::run(args),
         Cmd::Serve(args) => cmd_serve::serve(&data, args),
+        Cmd::Export(args) => cmd_transfer::export(&data, args),
+        Cmd::Import(args) => cmd_transfer::import(&data, args),
         Cmd::Token(args) => cmd_serve::token(&data, args),
         Cmd::Load(args) => cmd_load::run(&data, args),
     };

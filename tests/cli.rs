@@ -216,3 +216,49 @@ fn scenario_run_reports_and_exits_by_the_contract() {
     );
     assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
 }
+
+#[test]
+fn export_and_import_keep_the_log_and_refuse_an_altered_file() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let file = dir.path().join("log.jsonl");
+    let o = permledger(dir.path(), &["export", "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let digest = stdout(&permledger(dir.path(), &["digest"]));
+
+    let copy = tempfile::tempdir().unwrap();
+    let o = permledger(copy.path(), &["import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&permledger(copy.path(), &["digest"])), digest);
+    assert_eq!(permledger(copy.path(), &["verify"]).status.code(), Some(0));
+    let again = permledger(copy.path(), &["import", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a log"));
+
+    // An altered event: its bytes change, its stored link does not.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut third: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    let bytes = third["bytes"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        &bytes[..bytes.len() - 2],
+        if bytes.ends_with("00") { "01" } else { "00" }
+    );
+    third["bytes"] = serde_json::Value::String(flipped);
+    lines[2] = third.to_string();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let o = permledger(empty.path(), &["import", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("event 3 does not link the chain"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        stdout(&permledger(empty.path(), &["digest"])).trim(),
+        format!("0:{}", "0".repeat(64))
+    );
+}
