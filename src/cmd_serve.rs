@@ -58,12 +58,19 @@ pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
+        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
     };
+    let stopping = state.stopping.clone();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         println!("listening on {}", listener.local_addr()?);
         tracing::info!(data = %data.display(), "serving");
-        permledger_server::serve(state, listener, shutdown_signal()).await?;
+        let shutdown = async move {
+            shutdown_signal().await;
+            // Change feeds end, so that the graceful drain of in-flight requests can finish.
+            stopping.send_replace(true);
+        };
+        permledger_server::serve(state, listener, shutdown).await?;
         anyhow::Ok(())
     })?;
     drop(rt);

@@ -76,6 +76,48 @@ fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -
     (status, body)
 }
 
+/// Reads `want` events of a change feed: (id, event type).
+fn sse(
+    addr: &str,
+    path: &str,
+    token: &str,
+    last_id: Option<u64>,
+    want: usize,
+) -> Vec<(u64, String)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let resume = last_id
+        .map(|i| format!("Last-Event-ID: {i}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s);
+    let mut out = Vec::new();
+    let (mut id, mut kind) = (None, None);
+    let mut line = String::new();
+    while out.len() < want {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let l = line.trim_end();
+        if let Some(v) = l.strip_prefix("id: ") {
+            id = v.parse().ok();
+        } else if let Some(v) = l.strip_prefix("event: ") {
+            kind = Some(v.to_string());
+        } else if l.is_empty() {
+            if let (Some(i), Some(k)) = (id.take(), kind.take()) {
+                out.push((i, k));
+            }
+        }
+    }
+    out
+}
+
 fn sigterm(child: &mut Child) -> i32 {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -128,6 +170,26 @@ fn the_server_answers_over_http_and_survives_a_restart() {
     let (status, body) = http(&addr, "GET", check, &svc, None);
     assert_eq!(status, 200);
     assert!(body.contains(r#""allowed":true"#), "{body}");
+    // The change feed: every event from a position, each with its position as id; resuming with
+    // Last-Event-ID continues after it. The stream stays open, so read what is there.
+    let feed = sse(&addr, "/v1/feed?from=1", &svc, None, 2);
+    assert_eq!(
+        feed,
+        [
+            (1, "org_created".to_string()),
+            (2, "team_created".to_string())
+        ]
+    );
+    let resumed = sse(&addr, "/v1/feed", &svc, Some(1), 1);
+    assert_eq!(resumed, [(2, "team_created".to_string())]);
+    // A feed left open does not keep the server from stopping.
+    let mut open = TcpStream::connect(&addr).unwrap();
+    write!(
+        open,
+        "GET /v1/feed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {svc}\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(sigterm(&mut child), 0, "SIGTERM drains and exits cleanly");
 
     let (mut child, addr) = start(data);

@@ -44,6 +44,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Set to true when the server is stopping, so that change feeds end and the drain can finish.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/v1/commands", post(command))
+        .route("/v1/feed", get(feed))
         .route("/v1/orgs/{org}/check", get(check_one))
         .route("/v1/orgs/{org}/check/batch", post(check_batch))
         .route("/v1/orgs/{org}/who_can", get(who_can))
@@ -640,6 +643,85 @@ async fn diff(
     Ok(Json(
         json!({"from": moment_json(from), "to": moment_json(to), "gained": d.gained, "lost": d.lost}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    /// The first position to send (default 1). A `Last-Event-ID` header resumes after that id.
+    pub from: Option<u64>,
+}
+
+/// Server-Sent Events from any position: each event's `id` is its global position, so a client
+/// that reconnects with `Last-Event-ID` resumes without skipping or repeating one. An org-bound
+/// token sees its org's events only.
+async fn feed(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<FeedParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    let q = query(q)?;
+    let resume = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid("`Last-Event-ID` is not a log position"))?
+                + 1,
+        ),
+        None => None,
+    };
+    let from = resume.or(q.from).unwrap_or(1).max(1);
+    let only = caller.0.org.clone();
+    let follower = permledger_log::Follower::new(s.ledger.log().clone(), from);
+    let stopping = s.stopping.subscribe();
+    let stream = futures_util::stream::unfold(
+        (follower, std::collections::VecDeque::new(), stopping),
+        move |(mut follower, mut buffered, mut stopping)| {
+            let only = only.clone();
+            async move {
+                loop {
+                    if let Some(e) = buffered.pop_front() {
+                        return Some((
+                            Ok::<SseEvent, std::convert::Infallible>(e),
+                            (follower, buffered, stopping),
+                        ));
+                    }
+                    let next = tokio::select! {
+                        b = follower.next_batch(256) => b,
+                        _ = stopping.wait_for(|s| *s) => return None,
+                    };
+                    let batch = match next {
+                        Ok(b) if !b.is_empty() => b,
+                        Ok(_) => return None,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the change feed stopped");
+                            return None;
+                        }
+                    };
+                    for r in batch {
+                        let Ok(event) = r.decode() else {
+                            tracing::error!(seq = r.seq, "an event of the feed does not decode");
+                            return None;
+                        };
+                        if only.as_ref().is_some_and(|o| *o != event.meta.org) {
+                            continue;
+                        }
+                        let data = serde_json::to_string(&event).unwrap_or_default();
+                        buffered.push_back(
+                            SseEvent::default()
+                                .id(r.seq.to_string())
+                                .event(event.payload.type_name())
+                                .data(data),
+                        );
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.

@@ -39,6 +39,7 @@ fn state() -> AppState {
         ])),
         clock,
         metrics: Default::default(),
+        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
     }
 }
 
