@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/v1/commands", post(command))
         .route("/v1/feed", get(feed))
         .route("/v1/orgs/{org}/check", get(check_one))
