@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/roles", get(roles))
         .route("/v1/orgs/{org}/invites", get(invites))
         .route("/v1/orgs/{org}/audit", get(audit))
+        .route("/v1/orgs/{org}/audit/export", get(audit_export))
         .route("/v1/orgs/{org}/diff", get(diff))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -555,6 +556,35 @@ pub struct AuditParams {
     pub at_seq: Option<u64>,
     pub after: Option<u64>,
     pub limit: Option<usize>,
+    /// For the export: `jsonl` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+impl AuditParams {
+    fn to_query(&self) -> Result<AuditQuery, ApiError> {
+        let time = |t: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
+            t.as_deref()
+                .map(Timestamp::parse)
+                .transpose()
+                .map_err(|e| ApiError::invalid(e.to_string()))
+        };
+        Ok(AuditQuery {
+            actor: self.actor.clone(),
+            user: self.user.clone(),
+            scope: self.scope.clone(),
+            types: self.types.as_ref().map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+            from: time(&self.from)?,
+            to: time(&self.to)?,
+            until: self.at_seq,
+            after: self.after,
+            limit: self.limit,
+        })
+    }
 }
 
 async fn audit(
@@ -566,34 +596,132 @@ async fn audit(
     let org = org_id(&org)?;
     caller.read(&org)?;
     let q = query(q)?;
-    let time = |t: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
-        t.as_deref()
-            .map(Timestamp::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid(e.to_string()))
-    };
-    let aq = AuditQuery {
-        actor: q.actor,
-        user: q.user,
-        scope: q.scope,
-        types: q.types.map(|t| {
-            t.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
-        from: time(&q.from)?,
-        to: time(&q.to)?,
-        until: q.at_seq,
-        after: q.after,
-        limit: q.limit,
-    };
+    if q.format.is_some() {
+        return Err(ApiError::invalid("`format` belongs to /audit/export"));
+    }
+    let aq = q.to_query()?;
     let ledger = s.ledger.clone();
     let now = s.clock.now();
     let page = tokio::task::spawn_blocking(move || ledger.audit(&org, &q.reader, &aq, now))
         .await
         .map_err(ApiError::unavailable)??;
     Ok(Json(page))
+}
+
+/// One CSV field, quoted when it must be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_row(e: &permledger_views::audit::AuditEntry) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    [
+        e.seq.to_string(),
+        e.time.to_string(),
+        e.actor.to_string(),
+        e.action.clone(),
+        opt(e.user.as_ref().map(|u| u.to_string())),
+        e.scope.to_string(),
+        opt(e.reason.clone()),
+        opt(e.request_id.clone()),
+        e.before.to_string(),
+        e.after.to_string(),
+    ]
+    .iter()
+    .map(|f| csv_field(f))
+    .collect::<Vec<_>>()
+    .join(",")
+        + "\n"
+}
+
+/// The whole audit log matching the filters, streamed page by page as JSON Lines or CSV.
+async fn audit_export(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let org = org_id(&org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let csv = match q.format.as_deref() {
+        None | Some("jsonl") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "format `{other}` is not `jsonl` or `csv`"
+            )))
+        }
+    };
+    let mut first = q.to_query()?;
+    first.limit = Some(1000);
+    let reader = q.reader.clone();
+    let now = s.clock.now();
+    // The first page is read before answering, so that a refused reader gets a 4xx, not a stream.
+    let page = {
+        let (ledger, org, reader, first) =
+            (s.ledger.clone(), org.clone(), reader.clone(), first.clone());
+        tokio::task::spawn_blocking(move || ledger.audit(&org, &reader, &first, now))
+            .await
+            .map_err(ApiError::unavailable)??
+    };
+    let header = csv
+        .then(|| "seq,time,actor,action,user,scope,reason,request_id,before,after\n".to_string());
+    let render = move |page: &permledger_views::audit::AuditPage| -> String {
+        page.entries
+            .iter()
+            .map(|e| {
+                if csv {
+                    csv_row(e)
+                } else {
+                    serde_json::to_string(e).unwrap_or_default() + "\n"
+                }
+            })
+            .collect()
+    };
+    let ledger = s.ledger.clone();
+    let stream = futures_util::stream::unfold(
+        (Some(page), header, first),
+        move |(page, header, mut next_query)| {
+            let (ledger, org, reader) = (ledger.clone(), org.clone(), reader.clone());
+            async move {
+                if let Some(h) = header {
+                    return Some((Ok::<String, std::io::Error>(h), (page, None, next_query)));
+                }
+                let page = page?;
+                let chunk = render(&page);
+                let following = match page.next {
+                    None => None,
+                    Some(after) => {
+                        next_query.after = Some(after);
+                        let q2 = next_query.clone();
+                        match tokio::task::spawn_blocking(move || {
+                            ledger.audit(&org, &reader, &q2, now)
+                        })
+                        .await
+                        {
+                            Ok(Ok(p)) => Some(p),
+                            _ => None,
+                        }
+                    }
+                };
+                Some((Ok(chunk), (following, None, next_query)))
+            }
+        },
+    );
+    let content_type = if csv {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/x-ndjson"
+    };
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -64,6 +64,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ("from", "string", false, "recorded at or after (RFC 3339)"), ("to", "string", false, "recorded at or before (RFC 3339)"),
         ("at_seq", "integer", false, "only events up to this position"), ("after", "integer", false, "pagination cursor"), ("limit", "integer", false, "page size, 1 to 1000"),
     ], body: None, open: false },
+    Endpoint { method: "get", path: "/v1/orgs/{org}/audit/export", summary: "The whole filtered audit log, streamed as JSON Lines or CSV", params: &[
+        ("as", "string", true, "the reader"), ("actor", "string", false, "who acted"), ("user", "string", false, "who the event is about"),
+        ("scope", "string", false, "events about this scope or below"), ("types", "string", false, "comma-separated event types"),
+        ("from", "string", false, "recorded at or after (RFC 3339)"), ("to", "string", false, "recorded at or before (RFC 3339)"),
+        ("at_seq", "integer", false, "only events up to this position"), ("format", "string", false, "jsonl (default) or csv"),
+    ], body: None, open: false },
     Endpoint { method: "get", path: "/v1/orgs/{org}/diff", summary: "Effective permissions gained and lost between two moments", params: &[
         ("from_seq", "integer", false, "first moment by position"), ("from_time", "string", false, "first moment by time"),
         ("to_seq", "integer", false, "second moment by position (default: now)"), ("to_time", "string", false, "second moment by time"),

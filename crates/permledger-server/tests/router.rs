@@ -473,3 +473,82 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_exports_as_json_lines_and_csv() {
+    let s = seeded().await;
+    let (_, _) = run(
+        &s,
+        "ann",
+        json!({"type": "rename_org", "org": "acme", "name": "Acme, \"the\" company"}),
+    )
+    .await;
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit/export?as=ann",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[6]["action"], "org_renamed");
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit/export?as=ann&format=csv&types=org_renamed",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = body.as_str().unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some("seq,time,actor,action,user,scope,reason,request_id,before,after")
+    );
+    let row = rows.next().unwrap();
+    assert!(
+        row.starts_with("7,2026-03-01T09:00:00Z,ann,org_renamed,,org,,,"),
+        "{row}"
+    );
+    assert!(row.contains(r#""{""name"":""acme""}""#), "{row}");
+    assert_eq!(rows.next(), None);
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit/export?as=bob",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
+    let (status, _) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit/export?as=ann&format=xml",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/audit?as=ann&format=csv",
+        Some("aud-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
