@@ -705,7 +705,16 @@ async fn audit_export(
                         .await
                         {
                             Ok(Ok(p)) => Some(p),
-                            _ => None,
+                            // A page that cannot be read aborts the response: a compliance export
+                            // must never end as if it were complete.
+                            Ok(Err(e)) => {
+                                let e = std::io::Error::other(e.to_string());
+                                return Some((Err(e), (None, None, next_query)));
+                            }
+                            Err(e) => {
+                                let e = std::io::Error::other(e.to_string());
+                                return Some((Err(e), (None, None, next_query)));
+                            }
                         }
                     }
                 };
