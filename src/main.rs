@@ -3,6 +3,7 @@
 mod cmd_check;
 mod cmd_demo;
 mod cmd_load;
+mod cmd_query;
 mod cmd_run;
 mod cmd_scenario;
 mod cmd_serve;
@@ -40,6 +41,9 @@ enum Cmd {
     Run(cmd_run::Args),
     /// Ask whether a user holds a permission on a scope, with the facts that decide it.
     Check(cmd_check::Args),
+    /// Read the views: who-can, permissions, scopes, members, audit, diff (now or `--at` a moment).
+    #[command(subcommand)]
+    Query(cmd_query::QueryArgs),
     /// Walk the log, recompute every hash link, and report the first tampered event.
     Verify(cmd_verify::VerifyArgs),
     /// Print the log's head (`SEQ:HASH`) to keep outside the system.
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Cmd::Demo(args) => cmd_demo::run(args),
         Cmd::Run(args) => cmd_run::run(&data, args),
         Cmd::Check(args) => cmd_check::run(&data, args),
+        Cmd::Query(args) => cmd_query::run(&data, args),
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),

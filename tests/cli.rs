@@ -262,3 +262,95 @@ fn export_and_import_keep_the_log_and_refuse_an_altered_file() {
         format!("0:{}", "0".repeat(64))
     );
 }
+
+#[test]
+fn queries_print_tables_json_and_csv_now_and_in_the_past() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let o = permledger(
+        dir.path(),
+        &[
+            "query",
+            "who-can",
+            "--org",
+            "acme",
+            "--permission",
+            "team.view",
+            "--scope",
+            "team:sales",
+        ],
+    );
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "user\nann\n");
+    let past = permledger(
+        dir.path(),
+        &[
+            "query",
+            "who-can",
+            "--org",
+            "acme",
+            "--permission",
+            "team.view",
+            "--scope",
+            "team:sales",
+            "--at",
+            "5",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        stdout(&past).trim(),
+        "[]",
+        "team:sales did not exist at position 5"
+    );
+    let csv = permledger(
+        dir.path(),
+        &[
+            "query", "members", "--org", "acme", "--scope", "org", "--format", "csv",
+        ],
+    );
+    assert_eq!(stdout(&csv), "user,role,status\nann,org_member,active\n");
+    let audit = permledger(
+        dir.path(),
+        &[
+            "query",
+            "audit",
+            "--org",
+            "acme",
+            "--as",
+            "ann",
+            "--types",
+            "team_created,org_renamed",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(stdout(&audit).lines().count(), 4, "{}", stdout(&audit));
+    let refused = permledger(
+        dir.path(),
+        &["query", "audit", "--org", "acme", "--as", "zed"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stdout(&refused).contains("\"forbidden\""));
+    let diff = permledger(
+        dir.path(),
+        &[
+            "query",
+            "diff",
+            "--org",
+            "acme",
+            "--from",
+            "5",
+            "--scope",
+            "team:sales",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        stdout(&diff).starts_with("change,user permission scope\ngained,ann "),
+        "{}",
+        stdout(&diff)
+    );
+}
