@@ -56,3 +56,43 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// The same command through a running server.
+pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u8> {
+    let command: serde_json::Value =
+        serde_json::from_str(&args.command).context("the command is not JSON")?;
+    let mut body = serde_json::json!({"as": args.actor, "do": command});
+    for (k, v) in [
+        ("reason", args.reason),
+        ("request_id", args.request_id),
+        ("idempotency_key", args.idempotency_key),
+    ] {
+        if let Some(v) = v {
+            body[k] = serde_json::Value::String(v);
+        }
+    }
+    if let Some(v) = args.expect_version {
+        body["expect_version"] = v.into();
+    }
+    let resp = crate::http::request(
+        server,
+        "POST",
+        "/v1/commands",
+        token,
+        Some(&body.to_string()),
+    )?;
+    print_remote(resp)
+}
+
+/// Prints a server's JSON answer; 2xx exits 0, a refusal (4xx with a code) exits 2.
+pub fn print_remote(resp: crate::http::Response) -> anyhow::Result<u8> {
+    let value: serde_json::Value = serde_json::from_str(&resp.body)
+        .with_context(|| format!("the server answered {} without JSON", resp.status))?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    match resp.status {
+        200..=299 => Ok(0),
+        401 => anyhow::bail!("the server refused the token: {}", value["message"]),
+        400..=499 => Ok(crate::EXIT_DENIED),
+        s => anyhow::bail!("the server failed ({s})"),
+    }
+}

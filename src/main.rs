@@ -10,6 +10,7 @@ mod cmd_serve;
 mod cmd_transfer;
 mod cmd_verify;
 mod data;
+mod http;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,12 @@ struct Cli {
     /// The data folder (created when missing).
     #[arg(long, global = true, env = "PERMLEDGER_DATA")]
     data: Option<std::path::PathBuf>,
+    /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`).
+    #[arg(long, global = true, env = "PERMLEDGER_SERVER")]
+    server: Option<String>,
+    /// The bearer token for `--server`.
+    #[arg(long, global = true, env = "PERMLEDGER_TOKEN")]
+    token: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -79,8 +86,14 @@ fn main() -> ExitCode {
     let data = cli.data.unwrap_or_else(data::default_dir);
     let result = match cli.command {
         Cmd::Demo(args) => cmd_demo::run(args),
-        Cmd::Run(args) => cmd_run::run(&data, args),
-        Cmd::Check(args) => cmd_check::run(&data, args),
+        Cmd::Run(args) => match &cli.server {
+            Some(server) => cmd_run::remote(server, cli.token.as_deref(), args),
+            None => cmd_run::run(&data, args),
+        },
+        Cmd::Check(args) => match &cli.server {
+            Some(server) => cmd_check::remote(server, cli.token.as_deref(), args),
+            None => cmd_check::run(&data, args),
+        },
         Cmd::Query(args) => cmd_query::run(&data, args),
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),

@@ -196,9 +196,69 @@ fn the_server_answers_over_http_and_survives_a_restart() {
     let (status, body) = http(&addr, "GET", check, &svc, None);
     assert_eq!(status, 200);
     assert!(body.contains(r#""allowed":true"#), "{body}");
+    // The CLI against the running server: a command, a refusal, a check now and in the past.
+    let server = format!("http://{addr}");
+    let cli = |args: &[&str]| {
+        bin()
+            .args(["--server", &server, "--token", &svc])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = cli(&[
+        "run",
+        "--as",
+        "ann",
+        r#"{"type":"create_team","org":"acme","team":"sales"}"#,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("team_created"));
+    let o = cli(&[
+        "run",
+        "--as",
+        "bob",
+        r#"{"type":"create_team","org":"acme","team":"x"}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = cli(&[
+        "check",
+        "--org",
+        "acme",
+        "--user",
+        "ann",
+        "--permission",
+        "team.view",
+        "--scope",
+        "team:sales",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = cli(&[
+        "check",
+        "--org",
+        "acme",
+        "--user",
+        "ann",
+        "--permission",
+        "team.view",
+        "--scope",
+        "team:sales",
+        "--at",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
     let (status, body) = http(&addr, "GET", "/healthz", "", None);
     assert_eq!(status, 200);
-    assert!(body.contains(r#""seq":2"#), "{body}");
+    assert!(body.contains(r#""seq":3"#), "{body}");
     child.kill().unwrap();
     child.wait().unwrap();
     let v = bin()
