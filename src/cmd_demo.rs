@@ -1,17 +1,27 @@
-//! `permledger demo`: from nothing, build a realistic org from the fixture story, and print
-//! answers with their explanations, the verified log head, and the next commands to try.
+//! `permledger demo`: from nothing, build a realistic org from the fixture story, serve it over
+//! HTTP on loopback, ask it a few questions through that server (one about the past), verify the
+//! log, and print the exact commands a newcomer can try next. It keeps serving until Ctrl-C unless
+//! `--exit` is given.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use permledger_domain::check;
-use permledger_domain::{Command, CommandMeta, OrgId, PermissionKey, Scope, Timestamp, UserId};
+use permledger_domain::{Command, CommandMeta, UserId};
+use permledger_ledger::SystemClock;
+use permledger_server::{AppState, TokenRole, Tokens};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Where to build the demo ledger (a fresh folder; default: a new temporary one).
     #[arg(long)]
     into: Option<PathBuf>,
+    /// Address to serve on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Stop after answering instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
 }
 
 const STORY: &str = include_str!("../fixtures/demo/story.jsonl");
@@ -54,103 +64,132 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .with_context(|| format!("demo story line {}", i + 1))?;
         n += 1;
     }
+    let head = ledger.seq();
     println!(
-        "Built org `acme` (Zoho TeamInbox roles, seed 004) from {n} commands in {}\n",
+        "Built org `acme` (Zoho TeamInbox roles, seed 004) from {n} commands ({head} events) in {}",
         dir.display()
     );
-    let now = Timestamp::from_chrono(chrono::Utc::now());
-    let questions = [
+
+    let (_, token) =
+        permledger_server::tokens::create(&dir, Some("acme".parse()?), TokenRole::Service)?;
+    let state = AppState {
+        ledger: ledger.clone(),
+        tokens: Arc::new(Tokens::load(&dir)?),
+        clock: Arc::new(SystemClock),
+        metrics: Default::default(),
+        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+    };
+    let stopping = state.stopping.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind(&args.listen))?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(permledger_server::serve(state, listener, async move {
+        let _ = stop_rx.await;
+        stopping.send_replace(true);
+    }));
+    println!("Serving it at {base}\n");
+
+    let questions: [(&str, &str, &str, Option<u64>, &str); 7] = [
         (
             "ann",
             "inbox.thread.view",
             "inbox:billing",
+            None,
             "the owner reads every inbox",
         ),
         (
             "mo",
             "inbox.thread.view",
             "inbox:billing",
+            None,
             "a moderator administers but reads no inbox without membership",
         ),
         (
             "mo",
             "inbox.thread.view",
             "inbox:escalations",
+            None,
             "...unless it is a member of that inbox",
+        ),
+        (
+            "mo",
+            "inbox.thread.view",
+            "inbox:escalations",
+            Some(head - 1),
+            "the past: just before mo became an observer",
         ),
         (
             "tina",
             "team.inboxes.create",
             "team:support",
+            None,
             "a team admin creates inboxes in its team",
         ),
         (
             "ivy",
             "inbox.thread.delete_permanently",
             "inbox:billing",
+            None,
             "only inbox admins delete permanently",
         ),
         (
             "mo",
             "org.billing.manage",
             "org",
+            None,
             "billing is the owner's alone",
         ),
     ];
-    let before = {
-        let views = ledger.views();
-        let org = views
-            .org_at(&OrgId::new("acme")?, views.seq())
-            .context("the demo org is missing")?;
-        for (user, perm, scope, why) in questions {
-            let e = check::explain(
-                &org,
-                &UserId::new(user)?,
-                &PermissionKey::new(perm)?,
-                &scope.parse::<Scope>()?,
-                now,
-            );
-            let verdict = if e.allowed { "ALLOWED" } else { "denied " };
-            println!("{verdict} {user:<5} {perm:<32} {scope:<18} ({why})");
-            let detail = if e.allowed {
-                serde_json::to_string(&e.facts)?
-            } else {
-                serde_json::to_string(&e.denial)?
-            };
-            println!("        because {detail}");
-        }
-        // The past: the moment before mo was made an observer of escalations.
-        let before = views.seq().saturating_sub(1);
-        if let Some(past) = views.org_at(&OrgId::new("acme")?, before) {
-            let time = views
-                .moment(Some(&permledger_views::At::Seq(before)), now)?
-                .time;
-            let (mo, view, esc) = (
-                UserId::new("mo")?,
-                PermissionKey::new("inbox.thread.view")?,
-                "inbox:escalations".parse::<Scope>()?,
-            );
-            let then = check::check(&past, &mo, &view, &esc, time);
-            println!(
-                "\nIn the past, at position {before} ({time}), just before mo became an observer: mo {} read inbox:escalations.",
-                if then { "could" } else { "could NOT" }
-            );
-        }
-        before
-    };
-    let log = ledger.log().clone();
-    let report = permledger_log::verify(&*log, None, |_| {})?;
-    ledger.shutdown();
+    for (user, perm, scope, at, why) in questions {
+        let at_param = at.map(|n| format!("&at_seq={n}")).unwrap_or_default();
+        let path =
+            format!("/v1/orgs/acme/check?user={user}&permission={perm}&scope={scope}{at_param}");
+        let resp = crate::http::request(&base, "GET", &path, Some(&token), None)?;
+        let answer: serde_json::Value =
+            serde_json::from_str(&resp.body).context("the demo server answered without JSON")?;
+        let verdict = if answer["allowed"] == true {
+            "ALLOWED"
+        } else {
+            "denied "
+        };
+        let when = at.map(|n| format!(" at position {n}")).unwrap_or_default();
+        println!("{verdict} {user:<5} {perm:<32} {scope:<18}{when} ({why})");
+        let detail = if answer["allowed"] == true {
+            &answer["facts"]
+        } else {
+            &answer["denial"]
+        };
+        println!("        because {detail}");
+    }
+    let report = permledger_log::verify(&**ledger.log(), None, |_| {})?;
     match report {
         Ok(r) => println!("\nLog verified: {} events, head {}", r.events, r.head),
         Err(t) => println!("\nLog TAMPERED: {t}"),
     }
+
     let d = dir.display();
-    println!("\nTry next:");
-    println!("  permledger --data {d} check --org acme --user ivy --permission inbox.thread.reply --scope inbox:billing");
-    println!("  permledger --data {d} run --as ann '{{\"type\":\"suspend_member\",\"org\":\"acme\",\"user\":\"ivy\"}}'");
-    println!("  permledger --data {d} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {before}");
-    println!("  permledger --data {d} digest");
+    println!("\nTry next (a service token for org acme was created: {token}):");
+    println!("  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/who_can?permission=inbox.thread.view&scope=inbox:billing'");
+    println!(
+        "  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/audit?as=ann&limit=5'"
+    );
+    println!("  permledger --server {base} --token {token} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {}", head - 1);
+    println!("  permledger --data {d} query members --org acme --scope inbox:billing   (once the server is stopped)");
     println!("  permledger --data {d} verify");
+    if !args.exit {
+        println!("\nServing until Ctrl-C.");
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+    let _ = stop_tx.send(());
+    rt.block_on(server)??;
+    drop(rt);
+    ledger.shutdown();
     Ok(0)
 }

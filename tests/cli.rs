@@ -178,7 +178,7 @@ fn the_demo_runs_from_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let into = dir.path().join("demo");
     let o = Command::new(env!("CARGO_BIN_EXE_permledger"))
-        .args(["demo", "--into", into.to_str().unwrap()])
+        .args(["demo", "--exit", "--into", into.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -186,7 +186,13 @@ fn the_demo_runs_from_nothing() {
     assert!(out.contains("ALLOWED ann"));
     assert!(out.contains("denied  mo    inbox.thread.view                inbox:billing"));
     assert!(out.contains("Log verified"));
-    assert!(out.contains("mo could NOT read inbox:escalations"), "{out}");
+    assert!(out.contains("Serving it at http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains(
+            "denied  mo    inbox.thread.view                inbox:escalations  at position 15"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
