@@ -267,3 +267,86 @@ fn the_server_answers_over_http_and_survives_a_restart() {
         .unwrap();
     assert!(v.status.success());
 }
+
+#[test]
+fn sigterm_under_load_loses_no_acknowledged_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let svc = token(&data, "acme", "service");
+    let (mut child, addr) = start(&data);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/v1/commands",
+        &svc,
+        Some(r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"blank"}}"#),
+    );
+    assert_eq!(status, 200);
+    // Four clients send commands as fast as they can; each remembers what was acknowledged.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (addr, svc) = (addr.clone(), svc.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0..10_000 {
+                    let team = format!("c{c}-{i}");
+                    let body = format!(r#"{{"as":"ann","do":{{"type":"create_team","org":"acme","team":"{team}"}}}}"#);
+                    let Ok(mut s) = TcpStream::connect(&addr) else { break };
+                    let req = format!(
+                        "POST /v1/commands HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {svc}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(req.as_bytes()).is_err() {
+                        break;
+                    }
+                    let mut raw = String::new();
+                    if s.read_to_string(&mut raw).is_err() || !raw.starts_with("HTTP/1.1 200") {
+                        break;
+                    }
+                    acked.push(team);
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(sigterm(&mut child), 0);
+    let acked: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        !acked.is_empty(),
+        "no command was acknowledged before SIGTERM"
+    );
+    // Every acknowledged team is in the log after the drain.
+    let o = bin()
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "query",
+            "scopes",
+            "--org",
+            "acme",
+            "--user",
+            "ann",
+            "--permission",
+            "team.view",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    for team in &acked {
+        assert!(
+            listed.contains(&format!("team:{team}\n")),
+            "acknowledged `{team}` is missing after SIGTERM"
+        );
+    }
+    let v = bin()
+        .args(["--data", data.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap();
+    assert!(v.status.success());
+}
