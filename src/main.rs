@@ -30,7 +30,8 @@ struct Cli {
     /// The data folder (created when missing).
     #[arg(long, global = true, env = "PERMLEDGER_DATA")]
     data: Option<std::path::PathBuf>,
-    /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`).
+    /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`,
+    /// `query` but its `audit`).
     #[arg(long, global = true, env = "PERMLEDGER_SERVER")]
     server: Option<String>,
     /// The bearer token for `--server`.
@@ -94,7 +95,10 @@ fn main() -> ExitCode {
             Some(server) => cmd_check::remote(server, cli.token.as_deref(), args),
             None => cmd_check::run(&data, args),
         },
-        Cmd::Query(args) => cmd_query::run(&data, args),
+        Cmd::Query(args) => match &cli.server {
+            Some(server) => cmd_query::remote(server, cli.token.as_deref(), args),
+            None => cmd_query::run(&data, args),
+        },
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),

@@ -256,6 +256,33 @@ fn the_server_answers_over_http_and_survives_a_restart() {
         "2",
     ]);
     assert_eq!(o.status.code(), Some(2));
+    let o = cli(&[
+        "query",
+        "who-can",
+        "--org",
+        "acme",
+        "--permission",
+        "team.view",
+        "--scope",
+        "team:sales",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "user\nann\n");
+    let o = cli(&["query", "members", "--org", "acme", "--scope", "org"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ann   org_member  active"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = cli(&[
+        "query", "diff", "--org", "acme", "--from", "2", "--user", "ann", "--format", "json",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("ann team.view team:sales"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let (status, body) = http(&addr, "GET", "/healthz", "", None);
     assert_eq!(status, 200);
     assert!(body.contains(r#""seq":3"#), "{body}");
