@@ -310,9 +310,10 @@ fn sigterm_under_load_loses_no_acknowledged_command() {
     );
     assert_eq!(status, 200);
     // Four clients send commands as fast as they can; each remembers what was acknowledged.
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..4)
         .map(|c| {
-            let (addr, svc) = (addr.clone(), svc.clone());
+            let (addr, svc, acks) = (addr.clone(), svc.clone(), acks.clone());
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 for i in 0..10_000 {
@@ -331,12 +332,19 @@ fn sigterm_under_load_loses_no_acknowledged_command() {
                         break;
                     }
                     acked.push(team);
+                    acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 acked
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Stop it in the middle of the load, once it is well under way.
+    let started = std::time::Instant::now();
+    while acks.load(std::sync::atomic::Ordering::SeqCst) < 50
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(sigterm(&mut child), 0);
     let acked: Vec<String> = clients
         .into_iter()
