@@ -27,7 +27,7 @@ use permledger_domain::{
 use permledger_ledger::{Clock, Ledger};
 use permledger_views::audit::AuditQuery;
 use permledger_views::read::CheckItem;
-use permledger_views::{At, Moment, OrgAt, Views};
+use permledger_views::{At, Moment, OrgAt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -208,13 +208,70 @@ impl MomentParams {
     }
 }
 
-/// Waits for `min_seq`, then runs `f` on the org at the moment asked.
-async fn at_moment<R>(
+/// A query's moment, whatever else it asks.
+pub trait HasMoment {
+    fn moment(&self) -> MomentParams;
+}
+
+impl HasMoment for MomentParams {
+    fn moment(&self) -> MomentParams {
+        MomentParams {
+            at_seq: self.at_seq,
+            at_time: self.at_time.clone(),
+            min_seq: self.min_seq,
+        }
+    }
+}
+
+/// Declares a query's parameters with the moment fields every query has.
+macro_rules! query_params {
+    ($name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $(pub $field: $ty,)*
+            pub at_seq: Option<u64>,
+            pub at_time: Option<String>,
+            pub min_seq: Option<u64>,
+        }
+        impl HasMoment for $name {
+            fn moment(&self) -> MomentParams {
+                MomentParams { at_seq: self.at_seq, at_time: self.at_time.clone(), min_seq: self.min_seq }
+            }
+        }
+    };
+}
+
+query_params!(CheckParams {
+    user: UserId,
+    permission: PermissionKey,
+    scope: Scope
+});
+query_params!(WhoCanParams {
+    permission: PermissionKey,
+    scope: Scope
+});
+query_params!(PermissionsParams {
+    user: UserId,
+    scope: Scope
+});
+query_params!(ScopesParams { user: UserId, permission: PermissionKey, kind: Option<ScopeKind> });
+query_params!(MembersParams { scope: Scope });
+query_params!(BatchRequest { items: Vec<CheckItem> });
+
+/// The shape of every read of one org: parse the org and the query, authorize the token, wait for
+/// `min_seq`, resolve the moment, and answer from the org as it was then (None if it did not exist).
+async fn read_org<P: HasMoment>(
     s: &AppState,
-    org: &OrgId,
-    m: &MomentParams,
-    f: impl FnOnce(&Views, Option<OrgAt<'_>>, Moment) -> Result<R, ApiError>,
-) -> Result<R, ApiError> {
+    caller: &Caller,
+    org: &str,
+    q: Result<Query<P>, QueryRejection>,
+    f: impl FnOnce(&P, &OrgId, Option<OrgAt<'_>>, Moment) -> Result<Value, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let org = org_id(org)?;
+    caller.read(&org)?;
+    let q = query(q)?;
+    let m = q.moment();
     if let Some(min) = m.min_seq {
         if tokio::time::timeout(FRESHNESS_WAIT, s.ledger.wait_for(min))
             .await
@@ -235,8 +292,7 @@ async fn at_moment<R>(
     let moment = views
         .moment(at.as_ref(), s.clock.now())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let org_at = views.org_at(org, moment.seq);
-    f(&views, org_at, moment)
+    f(&q, &org, views.org_at(&org, moment.seq), moment).map(Json)
 }
 
 fn moment_json(m: Moment) -> Value {
@@ -247,8 +303,8 @@ fn existing<'a>(org: Option<OrgAt<'a>>, id: &OrgId) -> Result<OrgAt<'a>, ApiErro
     org.ok_or_else(|| ApiError::not_found(format!("org `{id}` does not exist at that moment")))
 }
 
-fn explanation_json(e: &Explanation, m: Moment) -> Value {
-    json!({"allowed": e.allowed, "facts": e.facts, "denial": e.denial, "at": moment_json(m)})
+fn explanation_json(e: &Explanation) -> Value {
+    json!({"allowed": e.allowed, "facts": e.facts, "denial": e.denial})
 }
 
 fn not_member() -> Explanation {
@@ -259,50 +315,23 @@ fn not_member() -> Explanation {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckParams {
-    pub user: UserId,
-    pub permission: PermissionKey,
-    pub scope: Scope,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
-}
-
 async fn check_one(
     State(s): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<CheckParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let q = query(q)?;
-    let m = MomentParams {
-        at_seq: q.at_seq,
-        at_time: q.at_time.clone(),
-        min_seq: q.min_seq,
-    };
+) -> Result<Json<Value>, ApiError> {
     s.metrics.checks(1);
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
+    read_org(&s, &caller, &org, q, |q, _, o, m| {
         let e = match o {
-            Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, moment.time),
+            Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, m.time),
             None => not_member(),
         };
-        Ok(explanation_json(&e, moment))
+        let mut body = explanation_json(&e);
+        body["at"] = moment_json(m);
+        Ok(body)
     })
-    .await?;
-    Ok(Json(body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchRequest {
-    pub items: Vec<CheckItem>,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
+    .await
 }
 
 async fn check_batch(
@@ -310,45 +339,27 @@ async fn check_batch(
     caller: Caller,
     Path(org): Path<String>,
     body: Result<Json<BatchRequest>, JsonRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
+) -> Result<Json<Value>, ApiError> {
     let b = json_body(body)?;
     if b.items.len() > 1000 {
         return Err(ApiError::invalid("a batch holds at most 1000 checks"));
     }
     s.metrics.checks(b.items.len() as u64);
-    let m = MomentParams {
-        at_seq: b.at_seq,
-        at_time: b.at_time,
-        min_seq: b.min_seq,
-    };
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
+    read_org(&s, &caller, &org, Ok(Query(b)), |b, _, o, m| {
         let answers: Vec<Value> = match o {
-            Some(o) => permledger_views::read::batch_check(&o, &b.items, moment.time)
+            Some(o) => permledger_views::read::batch_check(&o, &b.items, m.time)
                 .iter()
-                .map(|e| json!({"allowed": e.allowed, "facts": e.facts, "denial": e.denial}))
+                .map(explanation_json)
                 .collect(),
             None => b
                 .items
                 .iter()
-                .map(|_| json!({"allowed": false, "facts": [], "denial": not_member().denial}))
+                .map(|_| explanation_json(&not_member()))
                 .collect(),
         };
-        Ok(json!({"at": moment_json(moment), "answers": answers}))
+        Ok(json!({"at": moment_json(m), "answers": answers}))
     })
-    .await?;
-    Ok(Json(body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WhoCanParams {
-    pub permission: PermissionKey,
-    pub scope: Scope,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
+    .await
 }
 
 async fn who_can(
@@ -356,32 +367,12 @@ async fn who_can(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<WhoCanParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let q = query(q)?;
-    let m = MomentParams {
-        at_seq: q.at_seq,
-        at_time: q.at_time.clone(),
-        min_seq: q.min_seq,
-    };
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let users =
-            existing(o, &org).map(|o| check::who_can(&o, &q.permission, &q.scope, moment.time))?;
-        Ok(json!({"at": moment_json(moment), "users": users}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |q, id, o, m| {
+        let users = check::who_can(&existing(o, id)?, &q.permission, &q.scope, m.time);
+        Ok(json!({"at": moment_json(m), "users": users}))
     })
-    .await?;
-    Ok(Json(body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PermissionsParams {
-    pub user: UserId,
-    pub scope: Scope,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
+    .await
 }
 
 async fn permissions(
@@ -389,33 +380,12 @@ async fn permissions(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<PermissionsParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let q = query(q)?;
-    let m = MomentParams {
-        at_seq: q.at_seq,
-        at_time: q.at_time.clone(),
-        min_seq: q.min_seq,
-    };
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let keys =
-            existing(o, &org).map(|o| check::permissions(&o, &q.user, &q.scope, moment.time))?;
-        Ok(json!({"at": moment_json(moment), "permissions": keys}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |q, id, o, m| {
+        let keys = check::permissions(&existing(o, id)?, &q.user, &q.scope, m.time);
+        Ok(json!({"at": moment_json(m), "permissions": keys}))
     })
-    .await?;
-    Ok(Json(body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScopesParams {
-    pub user: UserId,
-    pub permission: PermissionKey,
-    pub kind: Option<ScopeKind>,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
+    .await
 }
 
 async fn scopes(
@@ -423,31 +393,12 @@ async fn scopes(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<ScopesParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let q = query(q)?;
-    let m = MomentParams {
-        at_seq: q.at_seq,
-        at_time: q.at_time.clone(),
-        min_seq: q.min_seq,
-    };
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let found = existing(o, &org)
-            .map(|o| check::scopes(&o, &q.user, &q.permission, q.kind, moment.time))?;
-        Ok(json!({"at": moment_json(moment), "scopes": found}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |q, id, o, m| {
+        let found = check::scopes(&existing(o, id)?, &q.user, &q.permission, q.kind, m.time);
+        Ok(json!({"at": moment_json(m), "scopes": found}))
     })
-    .await?;
-    Ok(Json(body))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MembersParams {
-    pub scope: Scope,
-    pub at_seq: Option<u64>,
-    pub at_time: Option<String>,
-    pub min_seq: Option<u64>,
+    .await
 }
 
 #[derive(Serialize)]
@@ -462,25 +413,16 @@ async fn members(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<MembersParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let q = query(q)?;
-    let m = MomentParams {
-        at_seq: q.at_seq,
-        at_time: q.at_time.clone(),
-        min_seq: q.min_seq,
-    };
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let o = existing(o, &org)?;
-        let rows: Vec<MemberRow> = permledger_views::read::members(&o, &q.scope, moment.time)
-            .into_iter()
-            .map(|(user, (role, status))| MemberRow { user, role, status })
-            .collect();
-        Ok(json!({"at": moment_json(moment), "members": rows}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |q, id, o, m| {
+        let rows: Vec<MemberRow> =
+            permledger_views::read::members(&existing(o, id)?, &q.scope, m.time)
+                .into_iter()
+                .map(|(user, (role, status))| MemberRow { user, role, status })
+                .collect();
+        Ok(json!({"at": moment_json(m), "members": rows}))
     })
-    .await?;
-    Ok(Json(body))
+    .await
 }
 
 async fn user_view(
@@ -488,22 +430,19 @@ async fn user_view(
     caller: Caller,
     Path((org, user)): Path<(String, String)>,
     q: Result<Query<MomentParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
+) -> Result<Json<Value>, ApiError> {
     let user = UserId::new(user).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let m = query(q)?;
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let o = existing(o, &org)?;
-        let view = permledger_views::read::user_view(&o, &user, moment.time).ok_or_else(|| {
-            ApiError::not_found(format!(
-                "`{user}` is not a member of org `{org}` at that moment"
-            ))
-        })?;
-        Ok(json!({"at": moment_json(moment), "user": view}))
+    read_org(&s, &caller, &org, q, |_, id, o, m| {
+        let view = permledger_views::read::user_view(&existing(o, id)?, &user, m.time).ok_or_else(
+            || {
+                ApiError::not_found(format!(
+                    "`{user}` is not a member of org `{id}` at that moment"
+                ))
+            },
+        )?;
+        Ok(json!({"at": moment_json(m), "user": view}))
     })
-    .await?;
-    Ok(Json(body))
+    .await
 }
 
 async fn roles(
@@ -511,16 +450,11 @@ async fn roles(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<MomentParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let m = query(q)?;
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let o = existing(o, &org)?;
-        Ok(json!({"at": moment_json(moment), "roles": permledger_views::read::roles(&o)}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |_, id, o, m| {
+        Ok(json!({"at": moment_json(m), "roles": permledger_views::read::roles(&existing(o, id)?)}))
     })
-    .await?;
-    Ok(Json(body))
+    .await
 }
 
 async fn invites(
@@ -528,17 +462,12 @@ async fn invites(
     caller: Caller,
     Path(org): Path<String>,
     q: Result<Query<MomentParams>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let org = org_id(&org)?;
-    caller.read(&org)?;
-    let m = query(q)?;
-    let body = at_moment(&s, &org, &m, |_, o, moment| {
-        let o = existing(o, &org)?;
-        let (invites, links) = permledger_views::read::pending(&o, moment.time);
-        Ok(json!({"at": moment_json(moment), "invites": invites, "links": links}))
+) -> Result<Json<Value>, ApiError> {
+    read_org(&s, &caller, &org, q, |_, id, o, m| {
+        let (invites, links) = permledger_views::read::pending(&existing(o, id)?, m.time);
+        Ok(json!({"at": moment_json(m), "invites": invites, "links": links}))
     })
-    .await?;
-    Ok(Json(body))
+    .await
 }
 
 #[derive(Debug, Deserialize)]
