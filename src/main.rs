@@ -2,6 +2,7 @@
 
 mod cmd_check;
 mod cmd_demo;
+mod cmd_generate;
 mod cmd_load;
 mod cmd_query;
 mod cmd_run;
@@ -64,6 +65,8 @@ enum Cmd {
     Import(cmd_transfer::ImportArgs),
     /// Serve the HTTP API.
     Serve(cmd_serve::ServeArgs),
+    /// Generate a deterministic, realistic ledger (Pareto-sized orgs, roles, grants, churn) into an empty folder.
+    Generate(cmd_generate::Args),
     /// Manage bearer API tokens.
     #[command(subcommand)]
     Token(cmd_serve::TokenArgs),
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Scenario(args) => cmd_scenario::run(args),
         Cmd::Serve(args) => cmd_serve::serve(&data, args),
+        Cmd::Generate(args) => cmd_generate::run(&data, args),
         Cmd::Export(args) => cmd_transfer::export(&data, args),
         Cmd::Import(args) => cmd_transfer::import(&data, args),
         Cmd::Token(args) => cmd_serve::token(&data, args),
