@@ -124,18 +124,14 @@ impl Rows {
                 println!("{}", serde_json::to_string_pretty(&objects)?);
             }
             Format::Csv => {
-                let field = |s: &str| {
-                    if s.contains([',', '"', '\n']) {
-                        format!("\"{}\"", s.replace('"', "\"\""))
-                    } else {
-                        s.to_string()
-                    }
-                };
                 println!("{}", self.columns.join(","));
                 for r in &self.rows {
                     println!(
                         "{}",
-                        r.iter().map(|v| field(v)).collect::<Vec<_>>().join(",")
+                        r.iter()
+                            .map(|v| permledger_server::csv_field(v))
+                            .collect::<Vec<_>>()
+                            .join(",")
                     );
                 }
             }

@@ -537,8 +537,8 @@ async fn audit(
     Ok(Json(page))
 }
 
-/// One CSV field, quoted when it must be.
-fn csv_field(s: &str) -> String {
+/// One CSV field (RFC 4180), quoted when it must be.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
