@@ -72,16 +72,19 @@ pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u
     let mut path = format!(
         "/v1/orgs/{}/check?user={}&permission={}&scope={}",
         args.org,
-        encode(args.user.as_str()),
+        permledger_client::encode(args.user.as_str()),
         args.permission,
-        encode(&args.scope.to_string())
+        permledger_client::encode(&args.scope.to_string())
     );
     match &args.at {
         Some(At::Seq(n)) => path.push_str(&format!("&at_seq={n}")),
-        Some(At::Time(t)) => path.push_str(&format!("&at_time={}", encode(&t.to_string()))),
+        Some(At::Time(t)) => path.push_str(&format!(
+            "&at_time={}",
+            permledger_client::encode(&t.to_string())
+        )),
         None => {}
     }
-    let resp = crate::http::request(server, "GET", &path, token, None)?;
+    let resp = permledger_client::request(server, "GET", &path, token, None)?;
     let allowed = serde_json::from_str::<serde_json::Value>(&resp.body)
         .ok()
         .and_then(|v| v["allowed"].as_bool());
@@ -91,16 +94,4 @@ pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u
     } else {
         code
     })
-}
-
-/// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        sandboxes: None,
     };
     let stopping = state.stopping.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -149,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let at_param = at.map(|n| format!("&at_seq={n}")).unwrap_or_default();
         let path =
             format!("/v1/orgs/acme/check?user={user}&permission={perm}&scope={scope}{at_param}");
-        let resp = crate::http::request(&base, "GET", &path, Some(&token), None)?;
+        let resp = permledger_client::request(&base, "GET", &path, Some(&token), None)?;
         let answer: serde_json::Value =
             serde_json::from_str(&resp.body).context("the demo server answered without JSON")?;
         let verdict = if answer["allowed"] == true {

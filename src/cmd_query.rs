@@ -355,7 +355,7 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
 fn at_params(at: &Option<At>, seq: &str, time: &str) -> String {
     match at {
         Some(At::Seq(n)) => format!("&{seq}={n}"),
-        Some(At::Time(t)) => format!("&{time}={}", crate::cmd_check::encode(&t.to_string())),
+        Some(At::Time(t)) => format!("&{time}={}", permledger_client::encode(&t.to_string())),
         None => String::new(),
     }
 }
@@ -380,7 +380,7 @@ fn field(v: &serde_json::Value, k: &str) -> String {
 
 /// The same queries through a running server.
 pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Result<u8> {
-    use crate::cmd_check::encode as e;
+    use permledger_client::encode as e;
     let (path, common) = match &args {
         QueryArgs::WhoCan {
             common,
@@ -457,7 +457,7 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             anyhow::bail!("`query audit` reads the local folder; over HTTP use GET /v1/orgs/{}/audit or /audit/export", common.org)
         }
     };
-    let resp = crate::http::request(server, "GET", &path, token, None)?;
+    let resp = permledger_client::request(server, "GET", &path, token, None)?;
     if !(200..300).contains(&resp.status) {
         return crate::cmd_run::print_remote(resp);
     }

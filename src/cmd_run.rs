@@ -74,7 +74,7 @@ pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u
     if let Some(v) = args.expect_version {
         body["expect_version"] = v.into();
     }
-    let resp = crate::http::request(
+    let resp = permledger_client::request(
         server,
         "POST",
         "/v1/commands",
@@ -85,7 +85,7 @@ pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u
 }
 
 /// Prints a server's JSON answer; 2xx exits 0, a refusal (4xx with a code) exits 2.
-pub fn print_remote(resp: crate::http::Response) -> anyhow::Result<u8> {
+pub fn print_remote(resp: permledger_client::Response) -> anyhow::Result<u8> {
     let value: serde_json::Value = serde_json::from_str(&resp.body)
         .with_context(|| format!("the server answered {} without JSON", resp.status))?;
     println!("{}", serde_json::to_string_pretty(&value)?);

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use permledger_scenario::coverage::Seen;
+use permledger_scenario::Backend;
 
 #[derive(clap::Subcommand)]
 pub enum Args {
-    /// Run scenario files against the in-memory log and RocksDB; one line per failed step, then
-    /// `N passed, M failed`. Exit 1 when any file failed.
+    /// Run scenario files against the in-memory log and RocksDB (or, with `--server URL --token T`,
+    /// through the HTTP API of a server started with `--sandboxes`, one sandbox per file); one
+    /// line per failed step, then `N passed, M failed`. Exit 1 when any file failed.
     Run {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -38,12 +40,12 @@ fn expand(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, backend: &Backend) -> anyhow::Result<u8> {
     match args {
         Args::Run { files } => {
             let results: Vec<_> = expand(files)?
                 .iter()
-                .map(|f| permledger_scenario::run_file(f))
+                .map(|f| permledger_scenario::run_file_on(f, backend))
                 .collect();
             let (text, ok) = permledger_scenario::report(&results);
             print!("{text}");
@@ -53,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let mut seen = Seen::default();
             let results: Vec<_> = expand(files)?
                 .iter()
-                .map(|f| permledger_scenario::run_file(f))
+                .map(|f| permledger_scenario::run_file_on(f, backend))
                 .collect();
             for r in &results {
                 seen.merge(&r.seen);

@@ -12,6 +12,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7878")]
     listen: String,
+    /// Also keep sandboxes: isolated in-memory ledgers with a hand-set clock, created and used by
+    /// operator tokens under `/v1/sandboxes` and `/sandboxes/{id}/` (`permledger scenario run
+    /// --server` needs them). At most this many live at once.
+    #[arg(long, num_args = 0..=1, default_missing_value = "64", value_name = "MAX")]
+    sandboxes: Option<usize>,
 }
 
 #[derive(clap::Subcommand)]
@@ -59,6 +64,9 @@ pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        sandboxes: args
+            .sandboxes
+            .map(|max| Arc::new(permledger_server::sandbox::Sandboxes::new(max))),
     };
     let stopping = state.stopping.clone();
     rt.block_on(async {

@@ -11,7 +11,6 @@ mod cmd_serve;
 mod cmd_transfer;
 mod cmd_verify;
 mod data;
-mod http;
 
 use std::process::ExitCode;
 
@@ -32,7 +31,7 @@ struct Cli {
     #[arg(long, global = true, env = "PERMLEDGER_DATA")]
     data: Option<std::path::PathBuf>,
     /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`,
-    /// `query` but its `audit`).
+    /// `query` but its `audit`, and `scenario run` against a server started with `--sandboxes`).
     #[arg(long, global = true, env = "PERMLEDGER_SERVER")]
     server: Option<String>,
     /// The bearer token for `--server`.
@@ -105,7 +104,15 @@ fn main() -> ExitCode {
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
-        Cmd::Scenario(args) => cmd_scenario::run(args),
+        Cmd::Scenario(args) => match (cli.server, cli.token) {
+            (None, _) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),
+            (Some(url), Some(token)) => {
+                cmd_scenario::run(args, &permledger_scenario::Backend::Server { url, token })
+            }
+            (Some(_), None) => Err(anyhow::anyhow!(
+                "`--server` needs `--token` (an operator token)"
+            )),
+        },
         Cmd::Serve(args) => cmd_serve::serve(&data, args),
         Cmd::Generate(args) => cmd_generate::run(&data, args),
         Cmd::Export(args) => cmd_transfer::export(&data, args),

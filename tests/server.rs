@@ -12,18 +12,17 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_permledger"))
 }
 
+/// A token bound to `org` (or to every org for `*`).
 fn token(data: &Path, org: &str, role: &str) -> String {
+    let bound = if org == "*" {
+        vec!["--all"]
+    } else {
+        vec!["--org", org]
+    };
     let o = bin()
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "token",
-            "create",
-            "--org",
-            org,
-            "--role",
-            role,
-        ])
+        .args(["--data", data.to_str().unwrap(), "token", "create"])
+        .args(bound)
+        .args(["--role", role])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -32,6 +31,10 @@ fn token(data: &Path, org: &str, role: &str) -> String {
 
 /// Starts `serve` on a free loopback port and returns it with its address.
 fn start(data: &Path) -> (Child, String) {
+    start_with(data, &[])
+}
+
+fn start_with(data: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = bin()
         .args([
             "--data",
@@ -40,6 +43,7 @@ fn start(data: &Path) -> (Child, String) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -58,22 +62,9 @@ fn start(data: &Path) -> (Child, String) {
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, body).
 fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status: u16 = raw.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let r = permledger_client::request(&format!("http://{addr}"), method, path, Some(token), body)
+        .unwrap();
+    (r.status, r.body)
 }
 
 /// Reads `want` events of a change feed: (id, event type).
@@ -384,4 +375,63 @@ fn sigterm_under_load_loses_no_acknowledged_command() {
         .output()
         .unwrap();
     assert!(v.status.success());
+}
+
+#[test]
+fn the_fixture_suite_passes_through_http_one_sandbox_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = token(dir.path(), "*", "operator");
+    let (mut child, addr) = start_with(dir.path(), &["--sandboxes"]);
+    let server = format!("http://{addr}");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
+    let files = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    let o = bin()
+        .args(["--server", &server, "--token", &op, "scenario", "run"])
+        .arg(&fixtures)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.ends_with(&format!("{files} passed, 0 failed\n")),
+        "{out}"
+    );
+
+    // A wrong expectation fails through HTTP too, naming the step and where it ran.
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"name": "wrong", "steps": [
+            {"as": "ann", "do": {"type": "create_org", "org": "acme", "preset": "blank"}},
+            {"check": {"org": "acme", "user": "bob", "permission": "org.audit.view", "scope": "org"}, "expect": true}
+        ]}"#,
+    )
+    .unwrap();
+    let o = bin()
+        .args(["--server", &server, "--token", &op, "scenario", "run"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("step 2 (http): expected true, got false"),
+        "{out}"
+    );
+
+    // Sandboxes never touch the server's own ledger.
+    let (status, body) = http(&addr, "GET", "/healthz", &op, None);
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""seq":0"#), "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

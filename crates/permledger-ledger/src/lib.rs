@@ -6,6 +6,7 @@
 //! restarts.
 
 pub mod clock;
+mod selfcheck;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -19,6 +20,7 @@ use permledger_views::Views;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use selfcheck::Mismatch;
 
 /// How many commands one durable append may carry at most.
 pub const MAX_GROUP: usize = 512;
@@ -77,12 +79,24 @@ pub struct Ledger {
 
 /// Folds the whole log into the views (the live state and every org's history), reporting
 /// progress as (events so far, total).
-pub fn replay(log: &dyn EventLog, mut progress: impl FnMut(Seq, Seq)) -> Result<Views, OpenError> {
-    let total = log.head()?.seq;
+pub fn replay(log: &dyn EventLog, progress: impl FnMut(Seq, Seq)) -> Result<Views, OpenError> {
+    replay_until(log, Seq::MAX, progress)
+}
+
+/// The same, stopping after the event at position `until`.
+pub fn replay_until(
+    log: &dyn EventLog,
+    until: Seq,
+    mut progress: impl FnMut(Seq, Seq),
+) -> Result<Views, OpenError> {
+    let total = log.head()?.seq.min(until);
     let mut state = Views::new();
     let mut next = 1;
-    loop {
-        let page = log.read(next, 4096)?;
+    while next <= total {
+        let want = usize::try_from(total - next + 1)
+            .unwrap_or(usize::MAX)
+            .min(4096);
+        let page = log.read(next, want)?;
         let Some(last) = page.last() else { break };
         next = last.seq + 1;
         for r in &page {

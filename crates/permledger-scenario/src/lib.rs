@@ -4,9 +4,11 @@
 
 pub mod coverage;
 pub mod format;
+pub mod remote;
 pub mod run;
+pub mod target;
 
-pub use run::{run_file, run_text, Backend, Failure, FileResult};
+pub use run::{run_file, run_file_on, run_text, run_text_on, Backend, Failure, FileResult};
 
 /// Runs files and renders scenarios.md's report: one line per failed step, then `N passed, M failed`.
 pub fn report(results: &[FileResult]) -> (String, bool) {

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod sandbox;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use permledger_domain::check;
 use permledger_domain::{
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Set to true when the server is stopping, so that change feeds end and the drain can finish.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Present when the server keeps sandboxes (`serve --sandboxes`).
+    pub sandboxes: Option<Arc<sandbox::Sandboxes>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -68,6 +71,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/audit", get(audit))
         .route("/v1/orgs/{org}/audit/export", get(audit_export))
         .route("/v1/orgs/{org}/diff", get(diff))
+        .route("/v1/verify", post(verify))
+        .route("/v1/sandboxes", post(sandbox::create))
+        .route("/v1/sandboxes/{id}", axum::routing::delete(sandbox::delete))
+        .route("/v1/sandboxes/{id}/clock", put(sandbox::set_clock))
+        .route("/sandboxes/{id}/{*rest}", any(sandbox::forward))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -108,6 +116,12 @@ impl Caller {
             _ => Ok(()),
         }
     }
+    fn operator(&self) -> Result<(), ApiError> {
+        if self.0.role != TokenRole::Operator {
+            return Err(ApiError::forbidden("this needs an operator token"));
+        }
+        Ok(())
+    }
     fn read(&self, org: &OrgId) -> Result<(), ApiError> {
         self.org(org)
     }
@@ -120,7 +134,7 @@ impl Caller {
     }
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
         .map_err(|r| ApiError::new(r.status(), "invalid", r.body_text()))
 }
@@ -483,6 +497,7 @@ pub struct AuditParams {
     pub from: Option<String>,
     pub to: Option<String>,
     pub at_seq: Option<u64>,
+    pub at_time: Option<String>,
     pub after: Option<u64>,
     pub limit: Option<usize>,
     /// For the export: `jsonl` (default) or `csv`.
@@ -490,7 +505,24 @@ pub struct AuditParams {
 }
 
 impl AuditParams {
-    fn to_query(&self) -> Result<AuditQuery, ApiError> {
+    /// The query, with `at_seq` or `at_time` resolved to the last position it includes.
+    fn to_query(&self, s: &AppState) -> Result<AuditQuery, ApiError> {
+        let at = MomentParams {
+            at_seq: self.at_seq,
+            at_time: self.at_time.clone(),
+            min_seq: None,
+        }
+        .at()?;
+        let until = match at {
+            None => None,
+            Some(at) => Some(
+                s.ledger
+                    .views()
+                    .moment(Some(&at), s.clock.now())
+                    .map_err(|e| ApiError::invalid(e.to_string()))?
+                    .seq,
+            ),
+        };
         let time = |t: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
             t.as_deref()
                 .map(Timestamp::parse)
@@ -509,7 +541,7 @@ impl AuditParams {
             }),
             from: time(&self.from)?,
             to: time(&self.to)?,
-            until: self.at_seq,
+            until,
             after: self.after,
             limit: self.limit,
         })
@@ -528,7 +560,7 @@ async fn audit(
     if q.format.is_some() {
         return Err(ApiError::invalid("`format` belongs to /audit/export"));
     }
-    let aq = q.to_query()?;
+    let aq = q.to_query(&s)?;
     let ledger = s.ledger.clone();
     let now = s.clock.now();
     let page = tokio::task::spawn_blocking(move || ledger.audit(&org, &q.reader, &aq, now))
@@ -586,7 +618,7 @@ async fn audit_export(
             )))
         }
     };
-    let mut first = q.to_query()?;
+    let mut first = q.to_query(&s)?;
     first.limit = Some(1000);
     let reader = q.reader.clone();
     let now = s.clock.now();
@@ -711,6 +743,71 @@ async fn diff(
     Ok(Json(
         json!({"from": moment_json(from), "to": moment_json(to), "gained": d.gained, "lost": d.lost}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// Also rebuild every projection from the log and compare it with the served one (default true).
+    #[serde(default = "yes")]
+    pub projections: bool,
+    /// Positions at which to compare the reconstructed past with a plain fold of the log.
+    #[serde(default)]
+    pub past: Vec<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn finding(r: Result<(), permledger_ledger::Mismatch>) -> Value {
+    match r {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "problem": e.to_string()}),
+    }
+}
+
+/// Replay tooling's check of a running ledger: the hash chain and every stored event, the served
+/// projections against a rebuild from the log, and the past at the positions asked. Operators only;
+/// it reads the whole log.
+async fn verify(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<Json<VerifyRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.operator()?;
+    let req = json_body(body)?;
+    if req.past.len() > 1000 {
+        return Err(ApiError::invalid("`past` holds at most 1000 positions"));
+    }
+    let ledger = s.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        let chain = match permledger_log::verify(&**ledger.log(), None, |_| {}) {
+            Ok(Ok(r)) => json!({"ok": true, "events": r.events, "head": r.head.to_string()}),
+            Ok(Err(t)) => json!({"ok": false, "problem": t.to_string()}),
+            Err(e) => return Err(ApiError::unavailable(e)),
+        };
+        let projections = req
+            .projections
+            .then(|| finding(ledger.verify_projections()));
+        let past: Vec<Value> = req
+            .past
+            .iter()
+            .map(|&seq| {
+                let mut v = finding(ledger.verify_past(seq));
+                v["seq"] = json!(seq);
+                v
+            })
+            .collect();
+        let ok = chain["ok"] == true
+            && projections.as_ref().is_none_or(|p| p["ok"] == true)
+            && past.iter().all(|p| p["ok"] == true);
+        Ok(Json(
+            json!({"ok": ok, "chain": chain, "projections": projections, "past": past}),
+        ))
+    })
+    .await
+    .map_err(ApiError::unavailable)?
 }
 
 #[derive(Debug, Deserialize)]

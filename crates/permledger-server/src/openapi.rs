@@ -62,19 +62,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ("as", "string", true, "the reader"), ("actor", "string", false, "who acted"), ("user", "string", false, "who the event is about"),
         ("scope", "string", false, "events about this scope or below"), ("types", "string", false, "comma-separated event types"),
         ("from", "string", false, "recorded at or after (RFC 3339)"), ("to", "string", false, "recorded at or before (RFC 3339)"),
-        ("at_seq", "integer", false, "only events up to this position"), ("after", "integer", false, "pagination cursor"), ("limit", "integer", false, "page size, 1 to 1000"),
+        ("at_seq", "integer", false, "only events up to this position"), ("at_time", "string", false, "only events up to this time"), ("after", "integer", false, "pagination cursor"), ("limit", "integer", false, "page size, 1 to 1000"),
     ], body: None, open: false },
     Endpoint { method: "get", path: "/v1/orgs/{org}/audit/export", summary: "The whole filtered audit log, streamed as JSON Lines or CSV", params: &[
         ("as", "string", true, "the reader"), ("actor", "string", false, "who acted"), ("user", "string", false, "who the event is about"),
         ("scope", "string", false, "events about this scope or below"), ("types", "string", false, "comma-separated event types"),
         ("from", "string", false, "recorded at or after (RFC 3339)"), ("to", "string", false, "recorded at or before (RFC 3339)"),
-        ("at_seq", "integer", false, "only events up to this position"), ("format", "string", false, "jsonl (default) or csv"),
+        ("at_seq", "integer", false, "only events up to this position"), ("at_time", "string", false, "only events up to this time"), ("format", "string", false, "jsonl (default) or csv"),
     ], body: None, open: false },
     Endpoint { method: "get", path: "/v1/orgs/{org}/diff", summary: "Effective permissions gained and lost between two moments", params: &[
         ("from_seq", "integer", false, "first moment by position"), ("from_time", "string", false, "first moment by time"),
         ("to_seq", "integer", false, "second moment by position (default: now)"), ("to_time", "string", false, "second moment by time"),
         ("user", "string", false, "only this user"), ("scope", "string", false, "only this scope and below"),
     ], body: None, open: false },
+    Endpoint { method: "post", path: "/v1/verify", summary: "Operators: verify the hash chain, the served projections against a rebuild, and the past at given positions", params: &[], body: Some("VerifyRequest"), open: false },
+    Endpoint { method: "post", path: "/v1/sandboxes", summary: "Operators, with serve --sandboxes: a new isolated in-memory ledger with a hand-set clock, served under /sandboxes/{id}/", params: &[], body: Some("SandboxRequest"), open: false },
+    Endpoint { method: "delete", path: "/v1/sandboxes/{id}", summary: "Operators: drop a sandbox and its ledger", params: &[], body: None, open: false },
+    Endpoint { method: "put", path: "/v1/sandboxes/{id}/clock", summary: "Operators: move a sandbox's clock forward (it never goes back)", params: &[], body: Some("ClockRequest"), open: false },
+    Endpoint { method: "get", path: "/sandboxes/{id}/{rest}", summary: "Operators: any route of this API (every method), answered by the sandbox's own ledger", params: &[], body: None, open: false },
 ];
 
 /// The OpenAPI 3.1 document.
@@ -125,7 +130,14 @@ pub fn document() -> Value {
                     "expect_version": {"type": "integer"}}},
                 "BatchRequest": {"type": "object", "required": ["items"], "additionalProperties": false, "properties": {
                     "items": {"type": "array", "items": {"type": "object", "required": ["user", "permission", "scope"]}},
-                    "at_seq": {"type": "integer"}, "at_time": {"type": "string"}, "min_seq": {"type": "integer"}}}
+                    "at_seq": {"type": "integer"}, "at_time": {"type": "string"}, "min_seq": {"type": "integer"}}},
+                "VerifyRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "projections": {"type": "boolean", "description": "also compare the served projections with a rebuild (default true)"},
+                    "past": {"type": "array", "items": {"type": "integer"}, "description": "positions whose reconstructed state to compare with a plain fold"}}},
+                "SandboxRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "clock": {"type": "string", "description": "the first time of the sandbox's clock (default 2026-01-01T00:00:00Z)"}}},
+                "ClockRequest": {"type": "object", "required": ["now"], "additionalProperties": false, "properties": {
+                    "now": {"type": "string", "description": "RFC 3339, at or after the sandbox's current time"}}}
             }
         }
     })

@@ -40,6 +40,7 @@ fn state() -> AppState {
         clock,
         metrics: Default::default(),
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        sandboxes: None,
     }
 }
 
@@ -551,4 +552,199 @@ async fn the_audit_log_exports_as_json_lines_and_csv() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn verify_checks_the_chain_the_projections_and_the_past_for_operators_only() {
+    let s = seeded().await;
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some("svc-acme"),
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(&s, "POST", "/v1/verify", Some("op"), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["chain"]["events"], 6);
+    assert_eq!(body["projections"]["ok"], true);
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some("op"),
+        Some(json!({"projections": false, "past": [0, 3, 9]}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ok"], false);
+    assert!(body["projections"].is_null());
+    assert_eq!(body["past"][0]["ok"], true);
+    assert_eq!(body["past"][1]["ok"], true);
+    assert_eq!(body["past"][2]["ok"], false);
+    assert!(body["past"][2]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("after the last published event 6"));
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some("op"),
+        Some(json!({"past": "all"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "invalid");
+}
+
+#[tokio::test]
+async fn sandboxes_are_isolated_ledgers_with_a_hand_set_clock() {
+    let mut s = seeded().await;
+    let (status, body) = call(&s, "POST", "/v1/sandboxes", Some("op"), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["message"].as_str().unwrap().contains("--sandboxes"));
+
+    s.sandboxes = Some(Arc::new(permledger_server::sandbox::Sandboxes::new(2)));
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/sandboxes",
+        Some("svc-acme"),
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/sandboxes",
+        Some("op"),
+        Some(json!({"clock": "2026-05-01T00:00:00Z"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (id, base) = (
+        body["id"].as_str().unwrap().to_string(),
+        body["base"].as_str().unwrap().to_string(),
+    );
+
+    // A command in the sandbox is recorded there, at the sandbox's time, and nowhere else.
+    let create = |org: &str| {
+        json!({"as": "zed", "do": {"type": "create_org", "org": org, "preset": "blank"}})
+            .to_string()
+    };
+    let (status, body) = call(
+        &s,
+        "POST",
+        &format!("{base}/v1/commands"),
+        Some("op"),
+        Some(create("acme")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seq"], 1);
+    assert_eq!(
+        body["events"][0]["meta"]["recorded_at"],
+        "2026-05-01T00:00:00Z"
+    );
+    let (_, main) = call(&s, "GET", "/healthz", None, None).await;
+    assert_eq!(main["seq"], 6);
+    let (_, owner) = call(
+        &s,
+        "GET",
+        "/v1/orgs/acme/check?user=ann&permission=org.audit.view&scope=org",
+        Some("op"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        owner["allowed"], true,
+        "the main ledger's acme is untouched"
+    );
+
+    // The clock never goes back, and moves forward on request.
+    let clock = format!("/v1/sandboxes/{id}/clock");
+    let (status, body) = call(
+        &s,
+        "PUT",
+        &clock,
+        Some("op"),
+        Some(json!({"now": "2026-04-01T00:00:00Z"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = call(
+        &s,
+        "PUT",
+        &clock,
+        Some("op"),
+        Some(json!({"now": "2026-06-01T00:00:00Z"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = call(
+        &s,
+        "POST",
+        &format!("{base}/v1/commands"),
+        Some("op"),
+        Some(create("globex")),
+    )
+    .await;
+    assert_eq!(
+        body["events"][0]["meta"]["recorded_at"],
+        "2026-06-01T00:00:00Z"
+    );
+
+    // Every route of the API answers inside the sandbox, moments included.
+    let (status, body) = call(
+        &s,
+        "GET",
+        &format!("{base}/v1/orgs/acme/audit?as=zed&at_time=2026-05-15T00:00:00Z"),
+        Some("op"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["entries"].as_array().unwrap().len(), 1);
+    let (_, body) = call(
+        &s,
+        "GET",
+        &format!("{base}/v1/orgs/acme/who_can?permission=org.audit.view&scope=org"),
+        Some("op"),
+        None,
+    )
+    .await;
+    assert_eq!(body["users"], json!(["zed"]));
+    let (status, _) = call(
+        &s,
+        "GET",
+        &format!("{base}/v1/orgs/acme/check?user=zed&permission=org.audit.view&scope=org"),
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "sandboxes are for operators");
+
+    // At most two live at once; deleting one frees its place and ends it.
+    let (status, _) = call(&s, "POST", "/v1/sandboxes", Some("op"), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(&s, "POST", "/v1/sandboxes", Some("op"), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = call(
+        &s,
+        "DELETE",
+        &format!("/v1/sandboxes/{id}"),
+        Some("op"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&s, "GET", &format!("{base}/healthz"), Some("op"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = call(&s, "POST", "/v1/sandboxes", Some("op"), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::CREATED);
 }
