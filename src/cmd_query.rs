@@ -453,19 +453,69 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
                 common,
             )
         }
-        QueryArgs::Audit { common, .. } => {
-            anyhow::bail!("`query audit` reads the local folder; over HTTP use GET /v1/orgs/{}/audit or /audit/export", common.org)
+        QueryArgs::Audit {
+            common,
+            reader,
+            actor,
+            user,
+            scope,
+            types,
+            from,
+            to,
+        } => {
+            // The export streams every matching entry in one answer, JSON Lines.
+            let mut query = at_params(&common.at, "at_seq", "at_time");
+            for (k, v) in [
+                ("actor", actor.as_ref().map(|u| u.to_string())),
+                ("user", user.as_ref().map(|u| u.to_string())),
+                ("scope", scope.as_ref().map(|s| s.to_string())),
+                ("types", types.as_ref().map(|t| t.join(","))),
+                ("from", from.map(|t| t.to_string())),
+                ("to", to.map(|t| t.to_string())),
+            ] {
+                if let Some(v) = v {
+                    query.push_str(&format!("&{k}={}", e(&v)));
+                }
+            }
+            (
+                format!(
+                    "/v1/orgs/{}/audit/export?as={}{query}",
+                    common.org,
+                    e(reader.as_str())
+                ),
+                common,
+            )
         }
     };
     let resp = permledger_client::request(server, "GET", &path, token, None)?;
     if !(200..300).contains(&resp.status) {
         return crate::cmd_run::print_remote(resp);
     }
-    let v: serde_json::Value = serde_json::from_str(&resp.body)?;
+    let v: serde_json::Value = match &args {
+        QueryArgs::Audit { .. } => serde_json::Value::Null,
+        _ => serde_json::from_str(&resp.body)?,
+    };
     let rows = match &args {
         QueryArgs::WhoCan { .. } => one_column("user", strings(&v["users"])),
         QueryArgs::Permissions { .. } => one_column("permission", strings(&v["permissions"])),
         QueryArgs::Scopes { .. } => one_column("scope", strings(&v["scopes"])),
+        QueryArgs::Audit { .. } => Rows {
+            columns: vec!["seq", "time", "actor", "action", "user", "scope", "reason"],
+            rows: resp
+                .body
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let entry: serde_json::Value = serde_json::from_str(l)?;
+                    Ok(
+                        ["seq", "time", "actor", "action", "user", "scope", "reason"]
+                            .iter()
+                            .map(|k| field(&entry, k))
+                            .collect(),
+                    )
+                })
+                .collect::<anyhow::Result<_>>()?,
+        },
         QueryArgs::Members { .. } => Rows {
             columns: vec!["user", "role", "status"],
             rows: v["members"]

@@ -31,7 +31,7 @@ struct Cli {
     #[arg(long, global = true, env = "PERMLEDGER_DATA")]
     data: Option<std::path::PathBuf>,
     /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`,
-    /// `query` but its `audit`, and `scenario run` against a server started with `--sandboxes`).
+    /// `query`, and `scenario run` against a server started with `--sandboxes`).
     #[arg(long, global = true, env = "PERMLEDGER_SERVER")]
     server: Option<String>,
     /// The bearer token for `--server`.

@@ -274,6 +274,30 @@ fn the_server_answers_over_http_and_survives_a_restart() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+    let o = cli(&[
+        "query",
+        "audit",
+        "--org",
+        "acme",
+        "--as",
+        "ann",
+        "--types",
+        "team_created",
+        "--at",
+        "2",
+        "--format",
+        "csv",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.starts_with("seq,time,actor,action"), "{out}");
+    assert!(out.contains(",ann,team_created,,team:support,"), "{out}");
+    let o = cli(&["query", "audit", "--org", "acme", "--as", "bob"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a reader without org.audit.view is refused"
+    );
     let (status, body) = http(&addr, "GET", "/healthz", "", None);
     assert_eq!(status, 200);
     assert!(body.contains(r#""seq":3"#), "{body}");
