@@ -1,5 +1,6 @@
 //! The `permledger` binary: a thin shell over the crates. One module per subcommand.
 
+mod cmd_bench;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_generate;
@@ -66,6 +67,9 @@ enum Cmd {
     Serve(cmd_serve::ServeArgs),
     /// Generate a deterministic, realistic ledger (Pareto-sized orgs, roles, grants, churn) into an empty folder.
     Generate(cmd_generate::Args),
+    /// Measure permledger against this machine's limits: append, rebuild, checks now and in the
+    /// past, HTTP; a table, or one JSON object with `--json`.
+    Bench(cmd_bench::Args),
     /// Manage bearer API tokens.
     #[command(subcommand)]
     Token(cmd_serve::TokenArgs),
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         },
         Cmd::Serve(args) => cmd_serve::serve(&data, args),
         Cmd::Generate(args) => cmd_generate::run(&data, args),
+        Cmd::Bench(args) => cmd_bench::run(args),
         Cmd::Export(args) => cmd_transfer::export(&data, args),
         Cmd::Import(args) => cmd_transfer::import(&data, args),
         Cmd::Token(args) => cmd_serve::token(&data, args),

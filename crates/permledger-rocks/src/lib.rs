@@ -3,6 +3,7 @@
 //! restart sees either all of a group or none of it. A storage error stops writes for good.
 
 pub mod cf;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -1,0 +1,431 @@
+//! `permledger bench`: permledger's figures, each beside the physical limit it is read against,
+//! measured in one process and one run on this machine. Nothing here asserts a time; the figures
+//! are printed (a table, or one JSON object) for people and for the README.
+//!
+//! The stages, in order: RocksDB alone writing synced batches; permledger appending under 64
+//! concurrent submitters; a generated, realistic log (`permledger-workload`) scanned raw by
+//! RocksDB and rebuilt into every projection; checks in process on the largest org, at the present
+//! and at random past moments; and checks over HTTP on loopback from a keep-alive client.
+
+mod append;
+mod http;
+mod reads;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use permledger_ledger::{Ledger, SystemClock};
+use permledger_log::EventLog;
+use permledger_rocks::RocksLog;
+
+/// How much work a run does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events in the generated log (1,000,000 quick, 10,000,000 full).
+    pub events: u64,
+    pub seed: u64,
+    /// How long each timed write stage runs.
+    pub write_time: Duration,
+    /// How long the HTTP stage runs.
+    pub http_time: Duration,
+    /// Checks timed one by one (present), and at past moments.
+    pub checks: usize,
+    pub asof_checks: usize,
+    /// Concurrent submitters of the append stage, and connections of the HTTP client.
+    pub submitters: usize,
+    pub connections: usize,
+    /// Where the temporary databases go (the same disk as the data they stand for).
+    pub dir: PathBuf,
+}
+
+impl Options {
+    pub fn quick(dir: PathBuf) -> Options {
+        Options {
+            events: 1_000_000,
+            seed: 1,
+            write_time: Duration::from_secs(3),
+            http_time: Duration::from_secs(4),
+            checks: 200_000,
+            asof_checks: 20_000,
+            submitters: 64,
+            connections: 16,
+            dir,
+        }
+    }
+
+    /// Ten times the data of the quick run, and longer timed stages.
+    pub fn full(dir: PathBuf) -> Options {
+        Options {
+            events: 10_000_000,
+            write_time: Duration::from_secs(10),
+            http_time: Duration::from_secs(10),
+            checks: 1_000_000,
+            asof_checks: 100_000,
+            ..Options::quick(dir)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{stage}: {reason}")]
+pub struct BenchError {
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+pub(crate) fn fail<E: std::fmt::Display>(stage: &'static str) -> impl Fn(E) -> BenchError {
+    move |e| BenchError {
+        stage,
+        reason: e.to_string(),
+    }
+}
+
+/// One figure of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub key: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
+    /// What it is read against (a target, or the limit measured beside it).
+    pub against: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub figures: Vec<Figure>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        key: &'static str,
+        value: f64,
+        unit: &'static str,
+        against: impl Into<String>,
+    ) {
+        self.figures.push(Figure {
+            key,
+            value,
+            unit,
+            against: against.into(),
+        });
+    }
+
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.figures.iter().find(|f| f.key == key).map(|f| f.value)
+    }
+
+    /// One JSON object: every key with its number.
+    pub fn json(&self) -> serde_json::Value {
+        let map: BTreeMap<&str, serde_json::Value> = self
+            .figures
+            .iter()
+            .map(|f| {
+                let v = if f.value.fract() == 0.0 && f.value.abs() < 9e15 {
+                    serde_json::json!(f.value as i64)
+                } else {
+                    serde_json::json!((f.value * 100.0).round() / 100.0)
+                };
+                (f.key, v)
+            })
+            .collect();
+        serde_json::json!(map)
+    }
+
+    /// A table: figure, value, unit, what it is read against.
+    pub fn table(&self) -> String {
+        let width = self.figures.iter().map(|f| f.key.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for f in &self.figures {
+            out.push_str(&format!(
+                "{:<width$}  {:>14}  {:<8}  {}\n",
+                f.key,
+                group(f.value),
+                f.unit,
+                f.against
+            ));
+        }
+        out
+    }
+}
+
+/// 1234567.8 -> "1,234,568"; small values keep two decimals.
+pub fn group(v: f64) -> String {
+    if v.abs() < 100.0 && v.fract() != 0.0 {
+        return format!("{v:.2}");
+    }
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// The value at quantile `q` of sorted samples.
+pub(crate) fn quantile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64
+}
+
+/// Resident memory of this process, from /proc (Linux); None elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn per_s(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// Runs every stage; `say` hears what is being done (for a progress line on stderr).
+pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchError> {
+    let mut r = Report::default();
+    std::fs::create_dir_all(&opts.dir).map_err(fail("work folder"))?;
+    let work = tempfile::Builder::new()
+        .prefix("permledger-bench-")
+        .tempdir_in(&opts.dir)
+        .map_err(fail("work folder"))?;
+
+    say("RocksDB alone: synced batches of 256 small values");
+    let (raw_n, raw_d) =
+        permledger_rocks::raw::synced_batches(&work.path().join("raw"), 256, 100, opts.write_time)
+            .map_err(fail("raw synced batches"))?;
+    let raw = per_s(raw_n, raw_d);
+    r.add(
+        "raw_synced_batch_events_per_s",
+        raw,
+        "events/s",
+        "the disk's limit: RocksDB alone, synced WriteBatch of 256 x 100 B",
+    );
+
+    say("permledger: appending from 64 concurrent submitters");
+    let a = append::run(
+        &work.path().join("append"),
+        opts.submitters,
+        opts.write_time,
+    )?;
+    r.add(
+        "append_events_per_s",
+        per_s(a.events, a.elapsed),
+        "events/s",
+        format!(
+            "target >= 1/4 of raw ({}); every command acknowledged once durable",
+            group(raw / 4.0)
+        ),
+    );
+    r.add(
+        "append_commands_per_s",
+        per_s(a.commands, a.elapsed),
+        "cmds/s",
+        format!("{} submitters, one command in flight each", opts.submitters),
+    );
+    r.add(
+        "append_p99_us",
+        quantile(&a.latencies_us, 0.99),
+        "us",
+        format!(
+            "one command at that load (p50 {} us)",
+            group(quantile(&a.latencies_us, 0.5))
+        ),
+    );
+
+    say(&format!(
+        "generating a realistic log of {} events",
+        group(opts.events as f64)
+    ));
+    let log_dir = work.path().join("log");
+    let generated = {
+        let log = RocksLog::open(&log_dir).map_err(fail("generate"))?;
+        let started = Instant::now();
+        let summary = permledger_workload::generate(&log, opts.events, opts.seed, |_| {})
+            .map_err(fail("generate"))?;
+        say(&format!(
+            "generated {} events in {} orgs in {:.1} s",
+            group(summary.events as f64),
+            summary.orgs,
+            started.elapsed().as_secs_f64()
+        ));
+        summary
+    };
+
+    say("RocksDB alone: scanning the log's stored bytes");
+    let log = Arc::new(RocksLog::open(&log_dir).map_err(fail("reopen"))?);
+    // Once to warm the page cache as the rebuild will find it, then measured.
+    log.raw_scan().map_err(fail("raw scan"))?;
+    let started = Instant::now();
+    let (scanned, bytes) = log.raw_scan().map_err(fail("raw scan"))?;
+    let scan_d = started.elapsed();
+    let raw_scan = per_s(scanned, scan_d);
+    r.add(
+        "raw_scan_events_per_s",
+        raw_scan,
+        "events/s",
+        format!(
+            "the read limit: RocksDB iterating {} MB of stored events",
+            group(bytes as f64 / 1e6)
+        ),
+    );
+
+    say("rebuilding every projection from the log");
+    let before = resident_bytes();
+    let started = Instant::now();
+    let ledger = Ledger::open(log.clone(), Arc::new(SystemClock)).map_err(fail("rebuild"))?;
+    let rebuild_d = started.elapsed();
+    let after = resident_bytes();
+    let events = log.head().map_err(fail("rebuild"))?.seq;
+    r.add(
+        "rebuild_events_per_s",
+        per_s(events, rebuild_d),
+        "events/s",
+        format!(
+            "target >= 1,000,000 and >= 1/3 of raw scan ({})",
+            group(raw_scan / 3.0)
+        ),
+    );
+    let full_replay_ms = rebuild_d.as_secs_f64() * 1000.0;
+    r.add(
+        "full_replay_ms",
+        full_replay_ms,
+        "ms",
+        "answering a past question by replaying everything",
+    );
+    let held = reads::live_facts(&ledger);
+    if let (Some(b), Some(a)) = (before, after) {
+        r.add(
+            "projection_bytes_per_grant",
+            a.saturating_sub(b) as f64 / held.max(1) as f64,
+            "bytes",
+            format!(
+                "target < 1,000; resident memory of the projections / {} live assignments and grants",
+                group(held as f64)
+            ),
+        );
+    }
+
+    say("checks in process on the largest org");
+    let c = reads::checks(&ledger, opts.checks, opts.seed)?;
+    r.add(
+        "check_p50_ns",
+        c.p50_ns,
+        "ns",
+        format!("org `{}`: {} members", c.org, group(c.members as f64)),
+    );
+    r.add("check_p99_ns", c.p99_ns, "ns", "target < 1,000");
+    r.add("checks_per_s", c.per_s, "checks/s", "one core");
+    let asof = reads::asof_checks(&ledger, opts.asof_checks, opts.seed)?;
+    r.add(
+        "asof_check_p99_us",
+        asof.p99_us,
+        "us",
+        format!(
+            "target < 1,000 and 1,000x under a full replay (p50 {:.1} us)",
+            asof.p50_us
+        ),
+    );
+
+    say("checks over HTTP on loopback");
+    let h = http::run(&ledger, &c.org, opts.connections, opts.http_time, opts.seed)?;
+    r.add(
+        "http_check_rps",
+        per_s(h.requests, h.elapsed),
+        "req/s",
+        format!(
+            "target >= 20,000; {} keep-alive connections, client and server on these cores",
+            opts.connections
+        ),
+    );
+    r.add(
+        "http_check_p99_us",
+        quantile(&h.latencies_us, 0.99),
+        "us",
+        format!(
+            "target < 5,000 (p50 {} us)",
+            group(quantile(&h.latencies_us, 0.5))
+        ),
+    );
+    r.add(
+        "events",
+        events as f64,
+        "events",
+        "the generated log's size",
+    );
+    r.add(
+        "generated_orgs",
+        generated.orgs as f64,
+        "orgs",
+        format!(
+            "largest: {} users",
+            group(generated.largest_org_users as f64)
+        ),
+    );
+    ledger.shutdown();
+    Ok(r)
+}
+
+/// The folder benchmarks work in unless told: the system's temporary folder.
+pub fn default_dir() -> PathBuf {
+    std::env::temp_dir()
+}
+
+/// Whether `dir` is on a RAM-backed file system, where synced writes cost nothing and the write
+/// figures would mean little (Linux only; false when unknown).
+pub fn on_tmpfs(dir: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return false;
+    };
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let _dev = f.next()?;
+            let mount = f.next()?;
+            let fs = f.next()?;
+            Some((PathBuf::from(mount), fs == "tmpfs" || fs == "ramfs"))
+        })
+        .filter(|(m, _)| dir.starts_with(m))
+        .max_by_key(|(m, _)| m.as_os_str().len())
+        .is_some_and(|(_, ram)| ram)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_group_and_quantiles_pick_the_right_sample() {
+        assert_eq!(group(1_234_567.8), "1,234,568");
+        assert_eq!(group(999.0), "999");
+        assert_eq!(group(12.345), "12.35");
+        let s: Vec<u64> = (1..=100).collect();
+        assert_eq!(quantile(&s, 0.5), 51.0);
+        assert_eq!(quantile(&s, 0.99), 99.0);
+        assert_eq!(quantile(&[], 0.99), 0.0);
+    }
+
+    #[test]
+    fn the_json_report_holds_every_figure_as_a_number() {
+        let mut r = Report::default();
+        r.add("events", 1000.0, "events", "");
+        r.add("check_p99_ns", 812.345, "ns", "");
+        let j = r.json();
+        assert_eq!(j["events"], 1000);
+        assert_eq!(j["check_p99_ns"], 812.35);
+        assert!(r.table().contains("check_p99_ns"));
+    }
+}
