@@ -14,6 +14,7 @@ pub mod preset;
 pub mod rejection;
 pub mod state;
 pub mod testkit;
+pub mod vecmap;
 
 pub use catalog::{Pattern, PermissionKey};
 pub use check::{Denial, Explanation, Fact};

@@ -9,6 +9,7 @@ use crate::event::{Defaults, Event, EventPayload, JoinedVia, RoleDef};
 use crate::ids::{
     InboxId, InviteId, LinkId, OrgId, RoleId, Scope, ScopeKind, Seq, TeamId, Timestamp, UserId,
 };
+use crate::vecmap::VecMap;
 
 /// Every org the ledger knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub struct Org {
     pub teams: BTreeMap<TeamId, Team>,
     pub inboxes: BTreeMap<InboxId, Inbox>,
     pub members: BTreeMap<UserId, Member>,
-    pub masks: ScopedMap<BTreeMap<Pattern, Seq>>,
+    pub masks: ScopedMap<VecMap<Pattern, Seq>>,
     pub invites: BTreeMap<InviteId, Invite>,
     pub links: BTreeMap<LinkId, InviteLink>,
 }
@@ -81,7 +82,7 @@ pub struct Member {
     pub guest: bool,
     pub joined_seq: Seq,
     pub roles: ScopedMap<Assignment>,
-    pub grants: ScopedMap<BTreeMap<PermissionKey, GrantFact>>,
+    pub grants: ScopedMap<VecMap<PermissionKey, GrantFact>>,
 }
 
 /// A role held on one scope.
@@ -162,16 +163,16 @@ impl<'a> ScopeRef<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopedMap<T> {
     pub org: Option<T>,
-    pub teams: BTreeMap<TeamId, T>,
-    pub inboxes: BTreeMap<InboxId, T>,
+    pub teams: VecMap<TeamId, T>,
+    pub inboxes: VecMap<InboxId, T>,
 }
 
 impl<T> Default for ScopedMap<T> {
     fn default() -> Self {
         ScopedMap {
             org: None,
-            teams: BTreeMap::new(),
-            inboxes: BTreeMap::new(),
+            teams: VecMap::new(),
+            inboxes: VecMap::new(),
         }
     }
 }
@@ -211,8 +212,8 @@ impl<T> ScopedMap<T> {
     {
         match scope {
             Scope::Org => self.org.get_or_insert_with(T::default),
-            Scope::Team(t) => self.teams.entry(t.clone()).or_default(),
-            Scope::Inbox(i) => self.inboxes.entry(i.clone()).or_default(),
+            Scope::Team(t) => self.teams.get_or_insert_with(t, T::default),
+            Scope::Inbox(i) => self.inboxes.get_or_insert_with(i, T::default),
         }
     }
     /// Every (scope, value), org first, then teams, then inboxes.

@@ -18,8 +18,14 @@ impl<T> Default for Hist<T> {
 impl<T: PartialEq + Clone> Hist<T> {
     /// The value after every event up to position `n`.
     pub fn at(&self, n: u64) -> Option<&T> {
-        let i = self.changes.partition_point(|(s, _)| *s <= n);
-        i.checked_sub(1).and_then(|i| self.changes[i].1.as_ref())
+        match self.changes.last() {
+            // The present, and any moment after the last change: no search.
+            Some((s, v)) if *s <= n => v.as_ref(),
+            _ => {
+                let i = self.changes.partition_point(|(s, _)| *s <= n);
+                i.checked_sub(1).and_then(|i| self.changes[i].1.as_ref())
+            }
+        }
     }
 
     /// The latest value.
@@ -33,7 +39,13 @@ impl<T: PartialEq + Clone> Hist<T> {
             match self.changes.last_mut() {
                 // Two changes at one position (several syncs for one event): the last one wins.
                 Some((s, v)) if *s == seq => *v = value.cloned(),
-                _ => self.changes.push((seq, value.cloned())),
+                _ => {
+                    // Most values change once in their life: no room for three more.
+                    if self.changes.is_empty() {
+                        self.changes.reserve_exact(1);
+                    }
+                    self.changes.push((seq, value.cloned()))
+                }
             }
         }
     }

@@ -3,7 +3,8 @@
 //! state and their changes recorded, so the rules of the fold live in one place (`State::apply`)
 //! and the history can never disagree with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
 use permledger_domain::catalog::{Catalog, Pattern, PermissionDef};
 use permledger_domain::check::AccessView;
@@ -18,6 +19,7 @@ use permledger_domain::{
 };
 
 use crate::hist::Hist;
+use permledger_domain::vecmap::VecMap;
 
 /// A member's own facts besides its roles and grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +34,7 @@ pub struct MemberCore {
 pub struct MemberHist {
     pub core: Hist<MemberCore>,
     pub roles: ScopedMap<Hist<Assignment>>,
-    pub grants: ScopedMap<BTreeMap<PermissionKey, Hist<GrantFact>>>,
+    pub grants: ScopedMap<VecMap<PermissionKey, Hist<GrantFact>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +49,12 @@ pub struct OrgHistory {
     pub catalog: BTreeMap<PermissionKey, (Seq, PermissionDef)>,
     pub roles: BTreeMap<RoleId, Hist<Role>>,
     pub defaults: Hist<Defaults>,
-    pub teams: BTreeMap<TeamId, Hist<Team>>,
-    pub inboxes: BTreeMap<InboxId, Hist<Inbox>>,
-    pub members: BTreeMap<UserId, MemberHist>,
-    pub masks: ScopedMap<BTreeMap<Pattern, Hist<Seq>>>,
+    /// Hashed, not ordered: a check finds its member, team and inbox in one probe each, however
+    /// large the org; the few views that list them in id order sort what they list.
+    pub teams: HashMap<TeamId, Hist<Team>>,
+    pub inboxes: HashMap<InboxId, Hist<Inbox>>,
+    pub members: HashMap<UserId, MemberHist>,
+    pub masks: ScopedMap<VecMap<Pattern, Hist<Seq>>>,
     pub invites: BTreeMap<InviteId, Hist<Invite>>,
     pub links: BTreeMap<LinkId, Hist<InviteLink>>,
 }
@@ -64,20 +68,92 @@ fn core_of(m: &Member) -> MemberCore {
     }
 }
 
-/// Records, for every key in the history or the live map, the live value.
-fn sync_map<K: Ord + Clone, V: PartialEq + Clone>(
-    hist: &mut BTreeMap<K, Hist<V>>,
-    live: &BTreeMap<K, V>,
-    seq: Seq,
-) {
-    for (k, h) in hist.iter_mut() {
-        h.record(seq, live.get(k));
+/// A map of histories, ordered or hashed.
+pub trait HistMap<K, V> {
+    fn each_mut(&mut self, f: impl FnMut(&K, &mut Hist<V>));
+    fn has(&self, k: &K) -> bool;
+    fn slot(&mut self, k: &K) -> &mut Hist<V>;
+}
+
+impl<K: Ord + Clone, V> HistMap<K, V> for BTreeMap<K, Hist<V>> {
+    fn each_mut(&mut self, mut f: impl FnMut(&K, &mut Hist<V>)) {
+        self.iter_mut().for_each(|(k, h)| f(k, h));
     }
-    for (k, v) in live {
-        if !hist.contains_key(k) {
-            hist.entry(k.clone()).or_default().record(seq, Some(v));
+    fn has(&self, k: &K) -> bool {
+        self.contains_key(k)
+    }
+    fn slot(&mut self, k: &K) -> &mut Hist<V> {
+        self.entry(k.clone()).or_default()
+    }
+}
+
+impl<K: Eq + Hash + Clone, V> HistMap<K, V> for HashMap<K, Hist<V>> {
+    fn each_mut(&mut self, mut f: impl FnMut(&K, &mut Hist<V>)) {
+        self.iter_mut().for_each(|(k, h)| f(k, h));
+    }
+    fn has(&self, k: &K) -> bool {
+        self.contains_key(k)
+    }
+    fn slot(&mut self, k: &K) -> &mut Hist<V> {
+        // Look before inserting, so that the common case clones no key.
+        if !self.contains_key(k) {
+            self.insert(k.clone(), Hist::default());
+        }
+        match self.get_mut(k) {
+            Some(h) => h,
+            None => unreachable!("inserted above"),
         }
     }
+}
+
+impl<K: Ord + Clone, V> HistMap<K, V> for VecMap<K, Hist<V>> {
+    fn each_mut(&mut self, mut f: impl FnMut(&K, &mut Hist<V>)) {
+        self.iter_mut().for_each(|(k, h)| f(k, h));
+    }
+    fn has(&self, k: &K) -> bool {
+        self.contains_key(k)
+    }
+    fn slot(&mut self, k: &K) -> &mut Hist<V> {
+        self.get_or_insert_with(k, Hist::default)
+    }
+}
+
+/// A map of the live state, ordered in a tree or in a vector.
+pub trait LiveMap<K, V> {
+    fn lookup(&self, k: &K) -> Option<&V>;
+    fn each(&self, f: impl FnMut(&K, &V));
+}
+
+impl<K: Ord, V> LiveMap<K, V> for BTreeMap<K, V> {
+    fn lookup(&self, k: &K) -> Option<&V> {
+        self.get(k)
+    }
+    fn each(&self, mut f: impl FnMut(&K, &V)) {
+        self.iter().for_each(|(k, v)| f(k, v));
+    }
+}
+
+impl<K: Ord, V> LiveMap<K, V> for VecMap<K, V> {
+    fn lookup(&self, k: &K) -> Option<&V> {
+        self.get(k)
+    }
+    fn each(&self, mut f: impl FnMut(&K, &V)) {
+        self.iter().for_each(|(k, v)| f(k, v));
+    }
+}
+
+/// Records, for every key in the history or the live map, the live value.
+fn sync_map<K: Ord + Clone, V: PartialEq + Clone>(
+    hist: &mut impl HistMap<K, V>,
+    live: &impl LiveMap<K, V>,
+    seq: Seq,
+) {
+    hist.each_mut(|k, h| h.record(seq, live.lookup(k)));
+    live.each(|k, v| {
+        if !hist.has(k) {
+            hist.slot(k).record(seq, Some(v));
+        }
+    });
 }
 
 fn sync_scoped<V: PartialEq + Clone>(
@@ -87,32 +163,36 @@ fn sync_scoped<V: PartialEq + Clone>(
 ) {
     let empty = ScopedMap::default();
     let live = live.unwrap_or(&empty);
-    hist.org
-        .get_or_insert_with(Hist::default)
-        .record(seq, live.org.as_ref());
+    if hist.org.is_some() || live.org.is_some() {
+        hist.org
+            .get_or_insert_with(Hist::default)
+            .record(seq, live.org.as_ref());
+    }
     sync_map(&mut hist.teams, &live.teams, seq);
     sync_map(&mut hist.inboxes, &live.inboxes, seq);
 }
 
 fn sync_scoped_maps<K: Ord + Clone, V: PartialEq + Clone>(
-    hist: &mut ScopedMap<BTreeMap<K, Hist<V>>>,
-    live: Option<&ScopedMap<BTreeMap<K, V>>>,
+    hist: &mut ScopedMap<VecMap<K, Hist<V>>>,
+    live: Option<&ScopedMap<VecMap<K, V>>>,
     seq: Seq,
 ) {
     let empty_scoped = ScopedMap::default();
-    let empty = BTreeMap::new();
+    let empty = VecMap::new();
     let live = live.unwrap_or(&empty_scoped);
-    sync_map(
-        hist.org.get_or_insert_with(BTreeMap::new),
-        live.org.as_ref().unwrap_or(&empty),
-        seq,
-    );
+    if hist.org.is_some() || live.org.is_some() {
+        sync_map(
+            hist.org.get_or_insert_with(VecMap::new),
+            live.org.as_ref().unwrap_or(&empty),
+            seq,
+        );
+    }
     for (t, h) in hist.teams.iter_mut() {
         sync_map(h, live.teams.get(t).unwrap_or(&empty), seq);
     }
     for (t, m) in &live.teams {
         if !hist.teams.contains_key(t) {
-            sync_map(hist.teams.entry(t.clone()).or_default(), m, seq);
+            sync_map(hist.teams.get_or_insert_with(t, VecMap::new), m, seq);
         }
     }
     for (i, h) in hist.inboxes.iter_mut() {
@@ -120,7 +200,7 @@ fn sync_scoped_maps<K: Ord + Clone, V: PartialEq + Clone>(
     }
     for (i, m) in &live.inboxes {
         if !hist.inboxes.contains_key(i) {
-            sync_map(hist.inboxes.entry(i.clone()).or_default(), m, seq);
+            sync_map(hist.inboxes.get_or_insert_with(i, VecMap::new), m, seq);
         }
     }
 }
@@ -136,9 +216,9 @@ impl OrgHistory {
             catalog: BTreeMap::new(),
             roles: BTreeMap::new(),
             defaults: Hist::default(),
-            teams: BTreeMap::new(),
-            inboxes: BTreeMap::new(),
-            members: BTreeMap::new(),
+            teams: HashMap::new(),
+            inboxes: HashMap::new(),
+            members: HashMap::new(),
             masks: ScopedMap::default(),
             invites: BTreeMap::new(),
             links: BTreeMap::new(),
@@ -212,16 +292,10 @@ impl OrgHistory {
             .record(seq, org.roles.get(role));
     }
     fn sync_team(&mut self, org: &Org, team: &TeamId, seq: Seq) {
-        self.teams
-            .entry(team.clone())
-            .or_default()
-            .record(seq, org.teams.get(team));
+        self.teams.slot(team).record(seq, org.teams.get(team));
     }
     fn sync_inbox(&mut self, org: &Org, inbox: &InboxId, seq: Seq) {
-        self.inboxes
-            .entry(inbox.clone())
-            .or_default()
-            .record(seq, org.inboxes.get(inbox));
+        self.inboxes.slot(inbox).record(seq, org.inboxes.get(inbox));
     }
     fn sync_invite(&mut self, org: &Org, invite: &InviteId, seq: Seq) {
         self.invites
@@ -238,7 +312,12 @@ impl OrgHistory {
 
     fn sync_member(&mut self, org: &Org, user: &UserId, seq: Seq) {
         let live = org.members.get(user);
-        let h = self.members.entry(user.clone()).or_default();
+        if !self.members.contains_key(user) {
+            self.members.insert(user.clone(), MemberHist::default());
+        }
+        let Some(h) = self.members.get_mut(user) else {
+            return;
+        };
         h.core.record(seq, live.map(core_of).as_ref());
         sync_scoped(&mut h.roles, live.map(|m| &m.roles), seq);
         sync_scoped_maps(&mut h.grants, live.map(|m| &m.grants), seq);
@@ -350,11 +429,11 @@ impl<'a> OrgAt<'a> {
     }
 }
 
-fn map_at<K: Ord + Clone, V: PartialEq + Clone>(
-    m: &BTreeMap<K, Hist<V>>,
+fn map_at<'m, K: Ord + Clone + 'm, V: PartialEq + Clone + 'm, C: FromIterator<(K, V)>>(
+    m: impl IntoIterator<Item = (&'m K, &'m Hist<V>)>,
     n: Seq,
-) -> BTreeMap<K, V> {
-    m.iter()
+) -> C {
+    m.into_iter()
         .filter_map(|(k, h)| h.at(n).map(|v| (k.clone(), v.clone())))
         .collect()
 }
@@ -369,10 +448,10 @@ fn scoped_at<V: PartialEq + Clone>(s: &ScopedMap<Hist<V>>, n: Seq) -> ScopedMap<
 
 /// Nested maps at `n`, leaving out scopes whose map is empty then (as the live fold does).
 fn scoped_maps_at<K: Ord + Clone, V: PartialEq + Clone>(
-    s: &ScopedMap<BTreeMap<K, Hist<V>>>,
+    s: &ScopedMap<VecMap<K, Hist<V>>>,
     n: Seq,
-) -> ScopedMap<BTreeMap<K, V>> {
-    let nonempty = |m: BTreeMap<K, V>| (!m.is_empty()).then_some(m);
+) -> ScopedMap<VecMap<K, V>> {
+    let nonempty = |m: VecMap<K, V>| (!m.is_empty()).then_some(m);
     ScopedMap {
         org: s.org.as_ref().and_then(|m| nonempty(map_at(m, n))),
         teams: s
@@ -456,26 +535,39 @@ impl AccessView for OrgAt<'_> {
     }
     fn user_ids(&self) -> impl Iterator<Item = &UserId> {
         let n = self.n;
-        self.h
-            .members
-            .iter()
-            .filter(move |(_, m)| m.core.at(n).is_some())
-            .map(|(u, _)| u)
+        sorted(
+            self.h
+                .members
+                .iter()
+                .filter(move |(_, m)| m.core.at(n).is_some())
+                .map(|(u, _)| u),
+        )
     }
     fn team_ids(&self) -> impl Iterator<Item = &TeamId> {
         let n = self.n;
-        self.h
-            .teams
-            .iter()
-            .filter(move |(_, h)| h.at(n).is_some())
-            .map(|(t, _)| t)
+        sorted(
+            self.h
+                .teams
+                .iter()
+                .filter(move |(_, h)| h.at(n).is_some())
+                .map(|(t, _)| t),
+        )
     }
     fn inbox_ids(&self) -> impl Iterator<Item = &InboxId> {
         let n = self.n;
-        self.h
-            .inboxes
-            .iter()
-            .filter(move |(_, h)| h.at(n).is_some())
-            .map(|(i, _)| i)
+        sorted(
+            self.h
+                .inboxes
+                .iter()
+                .filter(move |(_, h)| h.at(n).is_some())
+                .map(|(i, _)| i),
+        )
     }
+}
+
+/// Ids in order (the hashed maps hold them in none).
+fn sorted<'a, K: Ord + ?Sized + 'a>(ids: impl Iterator<Item = &'a K>) -> std::vec::IntoIter<&'a K> {
+    let mut v: Vec<&K> = ids.collect();
+    v.sort_unstable();
+    v.into_iter()
 }
