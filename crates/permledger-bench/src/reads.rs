@@ -13,8 +13,7 @@ use permledger_workload::Rng;
 use crate::{quantile, BenchError};
 
 /// Live role assignments and grants across every org.
-pub fn live_facts(ledger: &Ledger) -> u64 {
-    let views = ledger.views();
+pub fn live_facts(views: &permledger_views::Views) -> u64 {
     let mut n = 0u64;
     for org in views.live.orgs.values() {
         for m in org.members.values() {

@@ -6,15 +6,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::ids::ScopeKind;
+use crate::ids::{ScopeKind, Text};
 
 /// A dotted permission key such as `inbox.thread.reply`: two to eight segments of `[a-z0-9_]`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PermissionKey(String);
+pub struct PermissionKey(Text);
 
 /// A role's or mask's permission pattern: a key, a prefix wildcard `inbox.thread.*`, or `*`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pattern(String);
+pub struct Pattern(Text);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -41,11 +41,13 @@ fn valid_segments(s: &str) -> bool {
 
 impl PermissionKey {
     pub fn new(s: impl Into<String>) -> Result<Self, KeyError> {
-        let s = s.into();
+        Self::from_text(Text::from(s.into()))
+    }
+    fn from_text(s: Text) -> Result<Self, KeyError> {
         if s.contains('.') && valid_segments(&s) {
             Ok(Self(s))
         } else {
-            Err(KeyError::Key(s))
+            Err(KeyError::Key(s.into()))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -55,7 +57,9 @@ impl PermissionKey {
 
 impl Pattern {
     pub fn new(s: impl Into<String>) -> Result<Self, KeyError> {
-        let s = s.into();
+        Self::from_text(Text::from(s.into()))
+    }
+    fn from_text(s: Text) -> Result<Self, KeyError> {
         let ok = s == "*"
             || match s.strip_suffix(".*") {
                 Some(prefix) => valid_segments(prefix),
@@ -64,7 +68,7 @@ impl Pattern {
         if ok {
             Ok(Self(s))
         } else {
-            Err(KeyError::Pattern(s))
+            Err(KeyError::Pattern(s.into()))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -117,8 +121,8 @@ macro_rules! string_newtype_impls {
         }
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::new(s).map_err(serde::de::Error::custom)
+                let s = Text::deserialize(d)?;
+                Self::from_text(s).map_err(serde::de::Error::custom)
             }
         }
     };

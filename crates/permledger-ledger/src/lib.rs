@@ -83,31 +83,59 @@ pub fn replay(log: &dyn EventLog, progress: impl FnMut(Seq, Seq)) -> Result<View
     replay_until(log, Seq::MAX, progress)
 }
 
-/// The same, stopping after the event at position `until`.
+/// The same, stopping after the event at position `until`. Two threads: one reads pages of the
+/// log and decodes them, the other folds; a bounded channel between them keeps memory flat.
 pub fn replay_until(
     log: &dyn EventLog,
     until: Seq,
     mut progress: impl FnMut(Seq, Seq),
 ) -> Result<Views, OpenError> {
+    const PAGE: usize = 4096;
     let total = log.head()?.seq.min(until);
     let mut state = Views::new();
-    let mut next = 1;
-    while next <= total {
-        let want = usize::try_from(total - next + 1)
-            .unwrap_or(usize::MAX)
-            .min(4096);
-        let page = log.read(next, want)?;
-        let Some(last) = page.last() else { break };
-        next = last.seq + 1;
-        for r in &page {
-            let event = r.decode().map_err(|e| OpenError::Decode {
-                seq: r.seq,
-                reason: e.to_string(),
-            })?;
-            state.apply(&event);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(4);
+        scope.spawn(move || {
+            let mut next = 1;
+            while next <= total {
+                let want = usize::try_from(total - next + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(PAGE);
+                let page = match log.read(next, want) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                let Some(last) = page.last() else { return };
+                next = last.seq + 1;
+                let decoded = page
+                    .iter()
+                    .map(|r| {
+                        r.decode().map_err(|e| OpenError::Decode {
+                            seq: r.seq,
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect();
+                // A closed channel means the folder stopped on an error: stop reading too.
+                if tx.send(decoded).is_err() {
+                    return;
+                }
+            }
+        });
+        for page in rx {
+            let page = page?;
+            for event in &page {
+                state.apply(event);
+            }
+            if let Some(last) = page.last() {
+                progress(last.meta.seq, total);
+            }
         }
-        progress(next - 1, total);
-    }
+        Ok::<(), OpenError>(())
+    })?;
     Ok(state)
 }
 

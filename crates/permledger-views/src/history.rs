@@ -51,9 +51,9 @@ pub struct OrgHistory {
     pub defaults: Hist<Defaults>,
     /// Hashed, not ordered: a check finds its member, team and inbox in one probe each, however
     /// large the org; the few views that list them in id order sort what they list.
-    pub teams: HashMap<TeamId, Hist<Team>>,
-    pub inboxes: HashMap<InboxId, Hist<Inbox>>,
-    pub members: HashMap<UserId, MemberHist>,
+    pub teams: Hashed<TeamId, Hist<Team>>,
+    pub inboxes: Hashed<InboxId, Hist<Inbox>>,
+    pub members: Hashed<UserId, MemberHist>,
     pub masks: ScopedMap<VecMap<Pattern, Hist<Seq>>>,
     pub invites: BTreeMap<InviteId, Hist<Invite>>,
     pub links: BTreeMap<LinkId, Hist<InviteLink>>,
@@ -67,6 +67,10 @@ fn core_of(m: &Member) -> MemberCore {
         joined_seq: m.joined_seq,
     }
 }
+
+/// The hashed maps of the projections: foldhash, seeded per process (a check hashes a user id,
+/// a scope id and the org id several times; SipHash made that a tenth of a check).
+pub type Hashed<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A map of histories, ordered or hashed.
 pub trait HistMap<K, V> {
@@ -87,7 +91,7 @@ impl<K: Ord + Clone, V> HistMap<K, V> for BTreeMap<K, Hist<V>> {
     }
 }
 
-impl<K: Eq + Hash + Clone, V> HistMap<K, V> for HashMap<K, Hist<V>> {
+impl<K: Eq + Hash + Clone, V> HistMap<K, V> for Hashed<K, Hist<V>> {
     fn each_mut(&mut self, mut f: impl FnMut(&K, &mut Hist<V>)) {
         self.iter_mut().for_each(|(k, h)| f(k, h));
     }
@@ -216,9 +220,9 @@ impl OrgHistory {
             catalog: BTreeMap::new(),
             roles: BTreeMap::new(),
             defaults: Hist::default(),
-            teams: HashMap::new(),
-            inboxes: HashMap::new(),
-            members: HashMap::new(),
+            teams: Hashed::default(),
+            inboxes: Hashed::default(),
+            members: Hashed::default(),
             masks: ScopedMap::default(),
             invites: BTreeMap::new(),
             links: BTreeMap::new(),

@@ -8,8 +8,6 @@
 pub mod hist;
 pub mod history;
 
-use std::collections::BTreeMap;
-
 use permledger_domain::{Event, OrgId, Seq, State, Timestamp};
 
 pub use history::{OrgAt, OrgHistory};
@@ -41,7 +39,7 @@ pub enum MomentError {
 pub struct Views {
     /// The present, as the domain folds it.
     pub live: State,
-    pub histories: BTreeMap<OrgId, OrgHistory>,
+    pub histories: history::Hashed<OrgId, OrgHistory>,
     /// (position, recorded time) of every event, in order.
     times: Vec<(Seq, Timestamp)>,
 }
