@@ -234,6 +234,12 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         format!("{} submitters, one command in flight each", opts.submitters),
     );
     r.add(
+        "append_group_avg",
+        a.group,
+        "cmds",
+        "commands per synced append (group commit)",
+    );
+    r.add(
         "append_p99_us",
         quantile(&a.latencies_us, 0.99),
         "us",

@@ -67,6 +67,9 @@ struct Shared {
     log: Arc<dyn EventLog>,
     views: RwLock<Views>,
     published: watch::Sender<Seq>,
+    /// Groups the writer has taken, and the commands in them.
+    groups: std::sync::atomic::AtomicU64,
+    grouped: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on the running ledger; clone it freely.
@@ -157,6 +160,8 @@ impl Ledger {
             log,
             views: RwLock::new(views),
             published: watch::Sender::new(seq),
+            groups: Default::default(),
+            grouped: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let writer = Writer {
@@ -254,6 +259,16 @@ impl Ledger {
         })
     }
 
+    /// (groups taken by the writer, commands in them) since the ledger opened: how well group
+    /// commit is amortizing syncs.
+    pub fn group_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.groups.load(Relaxed),
+            self.shared.grouped.load(Relaxed),
+        )
+    }
+
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.shared.log
     }
@@ -313,6 +328,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            use std::sync::atomic::Ordering::Relaxed;
+            self.shared.groups.fetch_add(1, Relaxed);
+            self.shared.grouped.fetch_add(group.len() as u64, Relaxed);
             self.commit_group(group);
         }
     }
