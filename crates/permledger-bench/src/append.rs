@@ -19,8 +19,8 @@ pub struct Appended {
     pub events: u64,
     pub commands: u64,
     pub elapsed: Duration,
-    /// Commands per durable append, on average.
-    pub group: f64,
+    /// What the writer did meanwhile.
+    pub stats: permledger_ledger::GroupStats,
     /// Each command's latency, sorted.
     pub latencies_us: Vec<u64>,
 }
@@ -182,14 +182,14 @@ pub fn run(dir: &Path, submitters: usize, duration: Duration) -> Result<Appended
         Ok::<_, BenchError>(all)
     })?;
     let elapsed = started.elapsed();
-    let (groups, grouped) = ledger.group_stats();
+    let stats = ledger.group_stats();
     drop(rt);
     ledger.shutdown();
     let mut out = Appended {
         events: 0,
         commands: 0,
         elapsed,
-        group: grouped as f64 / groups.max(1) as f64,
+        stats,
         latencies_us: Vec::new(),
     };
     for (e, c, l) in results {

@@ -67,10 +67,27 @@ struct Shared {
     log: Arc<dyn EventLog>,
     views: RwLock<Views>,
     published: watch::Sender<Seq>,
-    /// Groups the writer has taken, and the commands in them.
-    groups: std::sync::atomic::AtomicU64,
-    grouped: std::sync::atomic::AtomicU64,
+    /// Groups the writer has taken, the commands in them, and the writer's time in each phase.
+    stats: [std::sync::atomic::AtomicU64; 5],
 }
+
+/// What the writer has done since the ledger opened: how well group commit amortizes syncs, and
+/// where a group's time goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    pub groups: u64,
+    pub commands: u64,
+    /// Deciding and encoding, the durable append, folding into the views and answering.
+    pub decide: std::time::Duration,
+    pub append: std::time::Duration,
+    pub publish: std::time::Duration,
+}
+
+const GROUPS: usize = 0;
+const COMMANDS: usize = 1;
+const DECIDE_NS: usize = 2;
+const APPEND_NS: usize = 3;
+const PUBLISH_NS: usize = 4;
 
 /// A handle on the running ledger; clone it freely.
 #[derive(Clone)]
@@ -93,11 +110,15 @@ pub fn replay_until(
     until: Seq,
     mut progress: impl FnMut(Seq, Seq),
 ) -> Result<Views, OpenError> {
+    // Pages of the log as RocksDB reads them well; decoded events travel in smaller batches, so
+    // that each batch's buffer is an ordinary allocation the allocator reuses, not a fresh run
+    // of pages the kernel must zero every time.
     const PAGE: usize = 4096;
+    const BATCH: usize = 256;
     let total = log.head()?.seq.min(until);
-    let mut state = Views::new();
+    let mut state = Views::with_capacity(usize::try_from(total).unwrap_or(0));
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(16);
         scope.spawn(move || {
             let mut next = 1;
             while next <= total {
@@ -113,18 +134,20 @@ pub fn replay_until(
                 };
                 let Some(last) = page.last() else { return };
                 next = last.seq + 1;
-                let decoded = page
-                    .iter()
-                    .map(|r| {
-                        r.decode().map_err(|e| OpenError::Decode {
-                            seq: r.seq,
-                            reason: e.to_string(),
+                for chunk in page.chunks(BATCH) {
+                    let decoded = chunk
+                        .iter()
+                        .map(|r| {
+                            r.decode().map_err(|e| OpenError::Decode {
+                                seq: r.seq,
+                                reason: e.to_string(),
+                            })
                         })
-                    })
-                    .collect();
-                // A closed channel means the folder stopped on an error: stop reading too.
-                if tx.send(decoded).is_err() {
-                    return;
+                        .collect();
+                    // A closed channel means the folder stopped on an error: stop reading too.
+                    if tx.send(decoded).is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -160,8 +183,7 @@ impl Ledger {
             log,
             views: RwLock::new(views),
             published: watch::Sender::new(seq),
-            groups: Default::default(),
-            grouped: Default::default(),
+            stats: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let writer = Writer {
@@ -259,14 +281,18 @@ impl Ledger {
         })
     }
 
-    /// (groups taken by the writer, commands in them) since the ledger opened: how well group
-    /// commit is amortizing syncs.
-    pub fn group_stats(&self) -> (u64, u64) {
+    /// What the writer has done since the ledger opened.
+    pub fn group_stats(&self) -> GroupStats {
         use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.shared.groups.load(Relaxed),
-            self.shared.grouped.load(Relaxed),
-        )
+        let get = |i: usize| self.shared.stats[i].load(Relaxed);
+        let nanos = |i: usize| std::time::Duration::from_nanos(get(i));
+        GroupStats {
+            groups: get(GROUPS),
+            commands: get(COMMANDS),
+            decide: nanos(DECIDE_NS),
+            append: nanos(APPEND_NS),
+            publish: nanos(PUBLISH_NS),
+        }
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
@@ -328,14 +354,24 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            use std::sync::atomic::Ordering::Relaxed;
-            self.shared.groups.fetch_add(1, Relaxed);
-            self.shared.grouped.fetch_add(group.len() as u64, Relaxed);
+            self.count(GROUPS, 1);
+            self.count(COMMANDS, group.len() as u64);
             self.commit_group(group);
         }
     }
 
+    fn count(&self, stat: usize, n: u64) {
+        self.shared.stats[stat].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn timed(&self, stat: usize, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.count(stat, (now - since).as_nanos() as u64);
+        now
+    }
+
     fn commit_group(&mut self, group: Vec<Request>) {
+        let started = std::time::Instant::now();
         // One instant per group, never before the last recorded one.
         let now = match self.state.last_time {
             Some(last) => self.clock.now().max(last),
@@ -347,8 +383,11 @@ impl Writer {
         for req in &group {
             pending.push(self.decide_one(req, now, &mut commits, &mut keys_in_group));
         }
+        let decided = self.timed(DECIDE_NS, started);
         if !commits.is_empty() {
-            if let Err(e) = self.shared.log.append(&commits) {
+            let appended = self.shared.log.append(&commits);
+            let written = self.timed(APPEND_NS, decided);
+            if let Err(e) = appended {
                 tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
                 // The log holds none of the group: fall back to the published state.
                 self.state = self.published_state();
@@ -365,7 +404,9 @@ impl Writer {
                 Pending::Written(o) => Some(&o.events),
                 _ => None,
             }));
+            self.timed(PUBLISH_NS, written);
         }
+        let published = std::time::Instant::now();
         for (req, p) in group.into_iter().zip(pending) {
             let answer = match p {
                 Pending::Done(a) => a,
@@ -374,6 +415,7 @@ impl Writer {
             };
             let _ = req.reply.send(answer);
         }
+        self.timed(PUBLISH_NS, published);
     }
 
     fn decide_one(

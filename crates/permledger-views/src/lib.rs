@@ -49,6 +49,13 @@ impl Views {
         Self::default()
     }
 
+    /// Empty views with room for `events` positions, for a rebuild that knows its length.
+    pub fn with_capacity(events: usize) -> Self {
+        let mut v = Self::default();
+        v.times.reserve_exact(events);
+        v
+    }
+
     /// The last position folded in.
     pub fn seq(&self) -> Seq {
         self.live.seq
