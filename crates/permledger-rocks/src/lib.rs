@@ -31,6 +31,9 @@ pub struct RocksLog {
 struct WriterState {
     head: Digest,
     stopped: Option<String>,
+    /// Each org's version as stored, learned on first use and kept by every write: an append
+    /// then reads nothing before it writes.
+    versions: std::collections::HashMap<OrgId, u64>,
 }
 
 fn io(e: rocksdb::Error) -> LogError {
@@ -66,6 +69,7 @@ impl RocksLog {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
+        opts.set_recycle_log_file_num(4);
         let cfs = cf::ALL.iter().map(|name| {
             let mut o = Options::default();
             if *name == cf::EVENTS {
@@ -84,6 +88,7 @@ impl RocksLog {
                     hash: Hash::GENESIS,
                 },
                 stopped: None,
+                versions: Default::default(),
             }),
             head: watch::Sender::new(0),
         };
@@ -193,8 +198,20 @@ impl RocksLog {
         }
     }
 
-    fn write_group(&self, commits: &[Commit], head: Digest) -> Result<Digest, LogError> {
-        let (records, new_head) = link_commits(head, |org| self.stored_org_version(org), commits)?;
+    fn write_group(
+        &self,
+        commits: &[Commit],
+        head: Digest,
+        versions: &std::collections::HashMap<OrgId, u64>,
+    ) -> Result<Digest, LogError> {
+        let (records, new_head) = link_commits(
+            head,
+            |org| match versions.get(org) {
+                Some(v) => Ok(*v),
+                None => self.stored_org_version(org),
+            },
+            commits,
+        )?;
         let events = self.cf(cf::EVENTS)?;
         let index = self.cf(cf::ORG_INDEX)?;
         let heads = self.cf(cf::ORG_HEADS)?;
@@ -249,9 +266,14 @@ impl EventLog for RocksLog {
         if let Some(reason) = &w.stopped {
             return Err(LogError::Stopped(reason.clone()));
         }
-        match self.write_group(commits, w.head) {
+        match self.write_group(commits, w.head, &w.versions) {
             Ok(head) => {
                 w.head = head;
+                for c in commits {
+                    if let Some(last) = c.events.last() {
+                        w.versions.insert(c.org.clone(), last.org_version);
+                    }
+                }
                 drop(w);
                 self.head.send_replace(head.seq);
                 Ok(())

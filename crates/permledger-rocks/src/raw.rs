@@ -22,6 +22,7 @@ pub fn synced_batches(
     opts.create_if_missing(true);
     opts.set_max_background_jobs(2);
     opts.set_bytes_per_sync(1 << 20);
+    opts.set_recycle_log_file_num(4);
     let db = DB::open(&opts, dir).map_err(io)?;
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
