@@ -408,7 +408,10 @@ impl AccessView for Org {
             .flat_map(|m| m.iter().map(|(p, s)| (p, *s)))
     }
     fn user_ids(&self) -> impl Iterator<Item = &UserId> {
-        self.members.keys()
+        // Members are hashed; the trait promises id order.
+        let mut ids: Vec<&UserId> = self.members.keys().collect();
+        ids.sort_unstable();
+        ids.into_iter()
     }
     fn team_ids(&self) -> impl Iterator<Item = &TeamId> {
         self.teams.keys()

@@ -11,6 +11,9 @@ use crate::ids::{
 };
 use crate::vecmap::VecMap;
 
+/// The projections' hashed maps: foldhash, seeded per process.
+pub type Hashed<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Every org the ledger knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
@@ -35,7 +38,9 @@ pub struct Org {
     pub defaults: Defaults,
     pub teams: BTreeMap<TeamId, Team>,
     pub inboxes: BTreeMap<InboxId, Inbox>,
-    pub members: BTreeMap<UserId, Member>,
+    /// Hashed: the largest orgs hold a hundred thousand members, found by id on every command,
+    /// event and check; the views that list them sort what they list.
+    pub members: Hashed<UserId, Member>,
     pub masks: ScopedMap<VecMap<Pattern, Seq>>,
     pub invites: BTreeMap<InviteId, Invite>,
     pub links: BTreeMap<LinkId, InviteLink>,
@@ -329,6 +334,9 @@ impl Org {
                 }
             }
         }
+        // In user then scope order (org, teams, inboxes): events made from it must not depend on
+        // how members are hashed.
+        out.sort();
         out
     }
 
@@ -393,7 +401,7 @@ impl State {
                 .iter()
                 .map(|r| (r.role.clone(), Role::new(r, &catalog, meta.seq)))
                 .collect();
-            let mut members = BTreeMap::new();
+            let mut members = Hashed::default();
             members.insert(
                 e.owner.clone(),
                 Member::new(e.owner_role.clone(), false, meta.seq),

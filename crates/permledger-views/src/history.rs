@@ -3,7 +3,7 @@
 //! state and their changes recorded, so the rules of the fold live in one place (`State::apply`)
 //! and the history can never disagree with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use permledger_domain::catalog::{Catalog, Pattern, PermissionDef};
@@ -68,9 +68,9 @@ fn core_of(m: &Member) -> MemberCore {
     }
 }
 
-/// The hashed maps of the projections: foldhash, seeded per process (a check hashes a user id,
-/// a scope id and the org id several times; SipHash made that a tenth of a check).
-pub type Hashed<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The hashed maps of the projections (foldhash: a check hashes a user id, a scope id and the
+/// org id several times; SipHash made that a tenth of a check).
+pub use permledger_domain::state::Hashed;
 
 /// A map of histories, ordered or hashed.
 pub trait HistMap<K, V> {
