@@ -1,16 +1,19 @@
 //! A value's history: the positions at which it changed and what it became. The value at position
 //! `n` is the last change at or before `n`; `None` means absent (not yet created, or deleted).
 
-/// Changes of one value, in position order.
+use smallvec::SmallVec;
+
+/// Changes of one value, in position order. Most values change once in their life, so the first
+/// change is held inline: reading a member's standing or an assignment follows no pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hist<T> {
-    changes: Vec<(u64, Option<T>)>,
+    changes: SmallVec<[(u64, Option<T>); 1]>,
 }
 
 impl<T> Default for Hist<T> {
     fn default() -> Self {
         Hist {
-            changes: Vec::new(),
+            changes: SmallVec::new(),
         }
     }
 }
@@ -39,13 +42,7 @@ impl<T: PartialEq + Clone> Hist<T> {
             match self.changes.last_mut() {
                 // Two changes at one position (several syncs for one event): the last one wins.
                 Some((s, v)) if *s == seq => *v = value.cloned(),
-                _ => {
-                    // Most values change once in their life: no room for three more.
-                    if self.changes.is_empty() {
-                        self.changes.reserve_exact(1);
-                    }
-                    self.changes.push((seq, value.cloned()))
-                }
+                _ => self.changes.push((seq, value.cloned())),
             }
         }
     }
