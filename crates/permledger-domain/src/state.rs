@@ -17,7 +17,7 @@ pub type Hashed<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomSt
 /// Every org the ledger knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    pub orgs: BTreeMap<OrgId, Org>,
+    pub orgs: Hashed<OrgId, Org>,
     /// The last global sequence number folded in.
     pub seq: Seq,
     /// The time of the last event folded in: recorded time never goes back.

@@ -3,8 +3,6 @@
 //! to there. These are scenarios.md's oracles 1 and 2; the scenario runner and the server's
 //! `POST /v1/verify` both call them, so there is one copy of each.
 
-use std::collections::BTreeMap;
-
 use permledger_domain::state::Org;
 use permledger_domain::{OrgId, Seq, State};
 
@@ -73,7 +71,7 @@ impl Ledger {
                 fresh.apply(&event);
             }
         }
-        let past: BTreeMap<OrgId, Org> = {
+        let past: permledger_domain::state::Hashed<OrgId, Org> = {
             let views = self.views();
             views
                 .histories
