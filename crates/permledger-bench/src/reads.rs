@@ -81,12 +81,14 @@ impl Sample {
             .collect()
     }
 
+    /// The query string of a check, percent-encoded.
     pub fn path(&self, q: (usize, usize, usize)) -> String {
+        use permledger_client::encode;
         format!(
             "user={}&permission={}&scope={}",
-            self.users[q.0],
-            self.permissions[q.1],
-            self.scopes[q.2].to_string().replace(':', "%3A")
+            encode(self.users[q.0].as_str()),
+            encode(self.permissions[q.1].as_str()),
+            encode(&self.scopes[q.2].to_string())
         )
     }
 }
