@@ -63,12 +63,24 @@ struct Request {
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
 }
 
+/// What the writer's queue carries: commands, and the committer's word that it is free. Nearly
+/// every message is a command, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Command(Request),
+    Free,
+}
+
 struct Shared {
     log: Arc<dyn EventLog>,
     views: RwLock<Views>,
     published: watch::Sender<Seq>,
     /// Groups the writer has taken, the commands in them, and the writer's time in each phase.
     stats: [std::sync::atomic::AtomicU64; 5],
+    /// Appends that have failed: a group decided before the latest failure is void.
+    failures: std::sync::atomic::AtomicU64,
+    /// Groups the committer has finished (committed, failed or void).
+    finished: std::sync::atomic::AtomicU64,
 }
 
 /// What the writer has done since the ledger opened: how well group commit amortizes syncs, and
@@ -93,7 +105,7 @@ const PUBLISH_NS: usize = 4;
 #[derive(Clone)]
 pub struct Ledger {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Request>,
+    tx: mpsc::Sender<Msg>,
     writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -184,12 +196,28 @@ impl Ledger {
             views: RwLock::new(views),
             published: watch::Sender::new(seq),
             stats: Default::default(),
+            failures: Default::default(),
+            finished: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        let (handoff, groups) = std::sync::mpsc::sync_channel::<Group>(1);
+        let committer = Committer {
+            shared: shared.clone(),
+            wake: tx.downgrade(),
+        };
+        let committer = std::thread::Builder::new()
+            .name("permledger-commit".into())
+            .spawn(move || committer.run(groups))
+            .map_err(|e| OpenError::Thread(e.to_string()))?;
         let writer = Writer {
             shared: shared.clone(),
             clock,
             state: working,
+            failures_seen: 0,
+            handed: 0,
+            previous_keys: Vec::new(),
+            handoff,
+            committer: Some(committer),
         };
         let handle = std::thread::Builder::new()
             .name("permledger-writer".into())
@@ -210,11 +238,11 @@ impl Ledger {
     ) -> Result<Outcome, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request {
+            .send(Msg::Command(Request {
                 command,
                 meta,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)?
@@ -228,11 +256,11 @@ impl Ledger {
     ) -> Result<Outcome, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .blocking_send(Request {
+            .blocking_send(Msg::Command(Request {
                 command,
                 meta,
                 reply,
-            })
+            }))
             .map_err(|_| SubmitError::Closed)?;
         rx.blocking_recv().map_err(|_| SubmitError::Closed)?
     }
@@ -315,11 +343,42 @@ impl Ledger {
     }
 }
 
-/// The writer's private state runs ahead of the published one by at most the group in flight.
+/// The writer decides; the committer makes durable, publishes and answers. While the committer
+/// waits for one group's sync, the writer decides the next one from whatever arrives meanwhile, and
+/// hands it over the moment the committer is free: the sync is never idle for want of a decided
+/// group, and a group holds everyone who arrived during the last sync.
+///
+/// The writer's private state runs ahead of the published one by at most the two groups in flight.
 struct Writer {
     shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     state: State,
+    /// `Shared::failures` as of the last reset of `state`.
+    failures_seen: u64,
+    /// Groups handed to the committer.
+    handed: u64,
+    /// Idempotency keys of the last group handed over: not in the log until it is finished.
+    previous_keys: Vec<(OrgId, String, IdempotencyEntry)>,
+    handoff: std::sync::mpsc::SyncSender<Group>,
+    committer: Option<JoinHandle<()>>,
+}
+
+/// A decided group on its way to the log.
+struct Group {
+    requests: Vec<Request>,
+    pending: Vec<Pending>,
+    commits: Vec<Commit>,
+    keys: Vec<(OrgId, String, IdempotencyEntry)>,
+    now: Timestamp,
+    /// `Shared::failures` when its first command was decided.
+    failures: u64,
+}
+
+struct Committer {
+    shared: Arc<Shared>,
+    /// To wake the writer when a group is finished; weak, so that the queue still closes when
+    /// every ledger handle is gone.
+    wake: mpsc::WeakSender<Msg>,
 }
 
 enum Pending {
@@ -345,77 +404,118 @@ fn new_token() -> String {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = rx.blocking_recv() {
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut group: Option<Group> = None;
+        while let Some(msg) = rx.blocking_recv() {
+            if let Msg::Command(req) = msg {
+                self.add(&mut group, req);
+            }
+            while group.as_ref().is_none_or(|g| g.requests.len() < MAX_GROUP) {
                 match rx.try_recv() {
-                    Ok(r) => group.push(r),
+                    Ok(Msg::Command(req)) => self.add(&mut group, req),
+                    Ok(Msg::Free) => {}
                     Err(_) => break,
                 }
             }
-            self.count(GROUPS, 1);
-            self.count(COMMANDS, group.len() as u64);
-            self.commit_group(group);
+            if self.committer_free() {
+                if let Some(g) = group.take() {
+                    self.hand_over(g);
+                }
+            }
+        }
+        // Every handle is gone: what was decided still goes to the log before the writer ends.
+        if let Some(g) = group.take() {
+            self.quiesce();
+            self.hand_over(g);
+        }
+        let Writer {
+            handoff, committer, ..
+        } = self;
+        drop(handoff);
+        if let Some(c) = committer {
+            let _ = c.join();
         }
     }
 
-    fn count(&self, stat: usize, n: u64) {
-        self.shared.stats[stat].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    fn committer_free(&self) -> bool {
+        self.shared
+            .finished
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == self.handed
     }
 
-    fn timed(&self, stat: usize, since: std::time::Instant) -> std::time::Instant {
-        let now = std::time::Instant::now();
-        self.count(stat, (now - since).as_nanos() as u64);
-        now
+    /// Waits until the committer has finished every group handed to it.
+    fn quiesce(&self) {
+        while !self.committer_free() {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
+    fn hand_over(&mut self, g: Group) {
+        self.count(GROUPS, 1);
+        self.count(COMMANDS, g.requests.len() as u64);
+        let keys = g.keys.clone();
+        match self.handoff.send(g) {
+            Ok(()) => {
+                self.handed += 1;
+                self.previous_keys = keys;
+            }
+            // The committer is gone (it only stops when the writer does): answer, record nothing.
+            Err(std::sync::mpsc::SendError(g)) => {
+                for req in g.requests {
+                    let _ = req.reply.send(Err(SubmitError::Closed));
+                }
+            }
+        }
+    }
+
+    /// Decides one command into the group being gathered, starting one if needed.
+    fn add(&mut self, group: &mut Option<Group>, req: Request) {
         let started = std::time::Instant::now();
+        let g = match group {
+            Some(g) => g,
+            None => group.insert(self.begin()),
+        };
+        let p = self.decide_one(&req, g.now, &mut g.commits, &mut g.keys);
+        g.pending.push(p);
+        g.requests.push(req);
+        self.timed(DECIDE_NS, started);
+    }
+
+    fn begin(&mut self) -> Group {
+        let failures = self
+            .shared
+            .failures
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if failures != self.failures_seen {
+            // An append failed: the groups decided on top of it are void, and the log holds
+            // exactly what is published. Start again from there.
+            self.quiesce();
+            self.state = self.published_state();
+            self.previous_keys.clear();
+            self.failures_seen = failures;
+        }
         // One instant per group, never before the last recorded one.
         let now = match self.state.last_time {
             Some(last) => self.clock.now().max(last),
             None => self.clock.now(),
         };
-        let mut commits = Vec::new();
-        let mut pending = Vec::with_capacity(group.len());
-        let mut keys_in_group: Vec<(OrgId, String, IdempotencyEntry)> = Vec::new();
-        for req in &group {
-            pending.push(self.decide_one(req, now, &mut commits, &mut keys_in_group));
+        Group {
+            requests: Vec::new(),
+            pending: Vec::new(),
+            commits: Vec::new(),
+            keys: Vec::new(),
+            now,
+            failures,
         }
-        let decided = self.timed(DECIDE_NS, started);
-        if !commits.is_empty() {
-            let appended = self.shared.log.append(&commits);
-            let written = self.timed(APPEND_NS, decided);
-            if let Err(e) = appended {
-                tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
-                // The log holds none of the group: fall back to the published state.
-                self.state = self.published_state();
-                for (req, p) in group.into_iter().zip(pending) {
-                    let answer = match p {
-                        Pending::Done(Err(r @ SubmitError::Rejected(_))) => Err(r),
-                        _ => Err(SubmitError::Log(e.clone())),
-                    };
-                    let _ = req.reply.send(answer);
-                }
-                return;
-            }
-            self.publish(pending.iter().filter_map(|p| match p {
-                Pending::Written(o) => Some(&o.events),
-                _ => None,
-            }));
-            self.timed(PUBLISH_NS, written);
-        }
-        let published = std::time::Instant::now();
-        for (req, p) in group.into_iter().zip(pending) {
-            let answer = match p {
-                Pending::Done(a) => a,
-                Pending::Written(o) => Ok(o),
-                Pending::Replay(entry) => self.replayed(entry),
-            };
-            let _ = req.reply.send(answer);
-        }
-        self.timed(PUBLISH_NS, published);
+    }
+
+    fn count(&self, stat: usize, n: u64) {
+        count(&self.shared, stat, n);
+    }
+
+    fn timed(&self, stat: usize, since: std::time::Instant) -> std::time::Instant {
+        timed(&self.shared, stat, since)
     }
 
     fn decide_one(
@@ -429,7 +529,11 @@ impl Writer {
         let mut idempotency = None;
         if let Some(key) = &req.meta.idempotency_key {
             let fp = fingerprint(&req.command, &req.meta);
-            let earlier = match keys_in_group.iter().find(|(o, k, _)| *o == org && k == key) {
+            let earlier = match keys_in_group
+                .iter()
+                .chain(self.previous_keys.iter())
+                .find(|(o, k, _)| *o == org && k == key)
+            {
                 Some((_, _, e)) => Some(*e),
                 None => match self.shared.log.idempotency(&org, key) {
                     Ok(e) => e,
@@ -520,6 +624,8 @@ impl Writer {
 
     /// The published state with the group's earlier commits folded in again.
     fn shared_state_plus(&self, commits: &[Commit]) -> State {
+        // The group in flight must be in the published state (or void) first.
+        self.quiesce();
         let mut s = self.published_state();
         for c in commits {
             for e in &c.events {
@@ -536,6 +642,84 @@ impl Writer {
             Ok(g) => g.live.clone(),
             Err(p) => p.into_inner().live.clone(),
         }
+    }
+}
+
+fn count(shared: &Shared, stat: usize, n: u64) {
+    shared.stats[stat].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn timed(shared: &Shared, stat: usize, since: std::time::Instant) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    count(shared, stat, (now - since).as_nanos() as u64);
+    now
+}
+
+impl Committer {
+    fn run(self, groups: std::sync::mpsc::Receiver<Group>) {
+        for group in groups {
+            self.commit(group);
+            self.shared
+                .finished
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // The writer may be holding a decided group until now.
+            if let Some(tx) = self.wake.upgrade() {
+                let _ = tx.try_send(Msg::Free);
+            }
+        }
+    }
+
+    fn commit(&self, g: Group) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if g.failures != self.shared.failures.load(SeqCst) {
+            // Decided on top of a group whose append failed: none of it may be recorded.
+            let e = LogError::Stopped(
+                "an earlier group failed to commit; this command was not recorded".into(),
+            );
+            for req in g.requests {
+                let _ = req.reply.send(Err(SubmitError::Log(e.clone())));
+            }
+            return;
+        }
+        let Group {
+            requests,
+            pending,
+            commits,
+            ..
+        } = g;
+        if !commits.is_empty() {
+            let started = std::time::Instant::now();
+            let appended = self.shared.log.append(&commits);
+            let written = timed(&self.shared, APPEND_NS, started);
+            if let Err(e) = appended {
+                tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
+                // The log holds none of the group; the writer starts again from what is published.
+                self.shared.failures.fetch_add(1, SeqCst);
+                for (req, p) in requests.into_iter().zip(pending) {
+                    let answer = match p {
+                        Pending::Done(Err(r @ SubmitError::Rejected(_))) => Err(r),
+                        _ => Err(SubmitError::Log(e.clone())),
+                    };
+                    let _ = req.reply.send(answer);
+                }
+                return;
+            }
+            self.publish(pending.iter().filter_map(|p| match p {
+                Pending::Written(o) => Some(&o.events),
+                _ => None,
+            }));
+            timed(&self.shared, PUBLISH_NS, written);
+        }
+        let published = std::time::Instant::now();
+        for (req, p) in requests.into_iter().zip(pending) {
+            let answer = match p {
+                Pending::Done(a) => a,
+                Pending::Written(o) => Ok(o),
+                Pending::Replay(entry) => self.replayed(entry),
+            };
+            let _ = req.reply.send(answer);
+        }
+        timed(&self.shared, PUBLISH_NS, published);
     }
 
     /// Folds the durable group into the published views, in order, then announces its last position.

@@ -205,14 +205,23 @@ fn invite_links_answer_their_token_once() {
 }
 
 /// A log whose appends fail while `failing` is set, as a full disk would make them.
+/// With `fail_every` N > 0, every Nth append fails too.
 struct FlakyLog {
     inner: MemoryLog,
     failing: std::sync::atomic::AtomicBool,
+    fail_every: u64,
+    appends: std::sync::atomic::AtomicU64,
 }
 
 impl EventLog for FlakyLog {
     fn append(&self, c: &[permledger_log::Commit]) -> Result<(), permledger_log::LogError> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+        let n = self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst)
+            || (self.fail_every > 0 && n % self.fail_every == 0)
+        {
             return Err(permledger_log::LogError::Io(
                 "no space left on device".into(),
             ));
@@ -257,6 +266,8 @@ fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
     let log = Arc::new(FlakyLog {
         inner: MemoryLog::new(),
         failing: false.into(),
+        fail_every: 0,
+        appends: 0.into(),
     });
     let ledger = seeded(log.clone());
     let before = ledger.views().live.clone();
@@ -286,6 +297,70 @@ fn a_failed_append_is_answered_as_a_failure_and_leaves_no_trace() {
         )
         .unwrap();
     assert_eq!(out.seq, 2);
+}
+
+#[test]
+fn failed_appends_under_concurrent_load_leave_log_views_and_writer_in_step() {
+    let log = Arc::new(FlakyLog {
+        inner: MemoryLog::new(),
+        failing: false.into(),
+        fail_every: 5,
+        appends: 0.into(),
+    });
+    let ledger = seeded(log.clone());
+    // Eight submitters, each creating its own teams, while one append in five fails: groups fail
+    // while the writer is deciding the next ones on top of them.
+    let submitters: Vec<_> = (0..8)
+        .map(|t| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut failed = Vec::new();
+                for i in 0..150 {
+                    let team = format!("t{t}-{i}");
+                    let json = format!(r#"{{"type":"create_team","org":"acme","team":"{team}"}}"#);
+                    match ledger.submit_blocking(cmd(&json), meta("ann")) {
+                        Ok(_) => acked.push(team),
+                        Err(SubmitError::Log(_)) => failed.push(team),
+                        Err(e) => panic!("{team}: {e}"),
+                    }
+                }
+                (acked, failed)
+            })
+        })
+        .collect();
+    let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    for s in submitters {
+        let (a, f) = s.join().unwrap();
+        acked.extend(a);
+        failed.extend(f);
+    }
+    assert_eq!(acked.len() + failed.len(), 1200);
+    assert!(!failed.is_empty() && !acked.is_empty());
+    let views = ledger.views();
+    let org = views.live.org(&"acme".parse().unwrap()).unwrap();
+    for team in &acked {
+        assert!(
+            org.teams.contains_key(&team.parse().unwrap()),
+            "acked {team} is missing"
+        );
+    }
+    for team in &failed {
+        assert!(
+            !org.teams.contains_key(&team.parse().unwrap()),
+            "failed {team} was recorded"
+        );
+    }
+    assert_eq!(org.teams.len(), acked.len());
+    drop(views);
+    // The log, the published views and the writer's own state agree: a failed team can be
+    // created now, and a rebuild from the log equals what is served.
+    let team = &failed[0];
+    let json = format!(r#"{{"type":"create_team","org":"acme","team":"{team}"}}"#);
+    let retried = (0..5).any(|_| ledger.submit_blocking(cmd(&json), meta("ann")).is_ok());
+    assert!(retried, "a failed team can be created again");
+    ledger.verify_projections().unwrap();
+    assert_eq!(log.head().unwrap().seq, ledger.seq());
 }
 
 #[test]
