@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use selfcheck::Mismatch;
 
-/// How many commands one durable append may carry at most.
+/// How many waiting commands the writer drains at once. A group gathered while the committer is
+/// busy can grow past it by what arrives, one command at a time, during that one sync.
 pub const MAX_GROUP: usize = 512;
 
 /// What a committed (or idempotently replayed) command answers.
