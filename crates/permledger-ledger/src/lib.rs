@@ -116,26 +116,43 @@ pub fn replay(log: &dyn EventLog, progress: impl FnMut(Seq, Seq)) -> Result<View
     replay_until(log, Seq::MAX, progress)
 }
 
-/// The same, stopping after the event at position `until`. Two threads: one reads pages of the
-/// log and decodes them, the other folds; a bounded channel between them keeps memory flat.
+/// The same, stopping after the event at position `until`.
 pub fn replay_until(
     log: &dyn EventLog,
     until: Seq,
     mut progress: impl FnMut(Seq, Seq),
 ) -> Result<Views, OpenError> {
+    let total = log.head()?.seq.min(until);
+    let mut state = Views::with_capacity(usize::try_from(total).unwrap_or(0));
+    fold_log(
+        log,
+        total,
+        |event| state.apply(event),
+        |seq| progress(seq, total),
+    )?;
+    Ok(state)
+}
+
+/// Hands every event `1..=until` to `apply`, in order, and each batch's last position to
+/// `progress`. Two threads: one reads pages of the log and decodes them, the other (the caller's)
+/// applies; a bounded channel between them keeps memory flat.
+pub(crate) fn fold_log(
+    log: &dyn EventLog,
+    until: Seq,
+    mut apply: impl FnMut(&Event),
+    mut progress: impl FnMut(Seq),
+) -> Result<(), OpenError> {
     // Pages of the log as RocksDB reads them well; decoded events travel in smaller batches, so
     // that each batch's buffer is an ordinary allocation the allocator reuses, not a fresh run
     // of pages the kernel must zero every time.
     const PAGE: usize = 4096;
     const BATCH: usize = 256;
-    let total = log.head()?.seq.min(until);
-    let mut state = Views::with_capacity(usize::try_from(total).unwrap_or(0));
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(16);
         scope.spawn(move || {
             let mut next = 1;
-            while next <= total {
-                let want = usize::try_from(total - next + 1)
+            while next <= until {
+                let want = usize::try_from(until - next + 1)
                     .unwrap_or(usize::MAX)
                     .min(PAGE);
                 let page = match log.read(next, want) {
@@ -164,18 +181,15 @@ pub fn replay_until(
                 }
             }
         });
-        for page in rx {
-            let page = page?;
-            for event in &page {
-                state.apply(event);
-            }
-            if let Some(last) = page.last() {
-                progress(last.meta.seq, total);
+        for batch in rx {
+            let batch = batch?;
+            batch.iter().for_each(&mut apply);
+            if let Some(last) = batch.last() {
+                progress(last.meta.seq);
             }
         }
-        Ok::<(), OpenError>(())
-    })?;
-    Ok(state)
+        Ok(())
+    })
 }
 
 impl Ledger {

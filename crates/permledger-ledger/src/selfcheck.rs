@@ -6,7 +6,7 @@
 use permledger_domain::state::Org;
 use permledger_domain::{OrgId, Seq, State};
 
-use crate::{replay_until, Ledger, OpenError};
+use crate::{fold_log, replay_until, Ledger, OpenError};
 
 /// What a self-check found wrong. `Ok(())` means the check passed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,25 +52,7 @@ impl Ledger {
             return Err(Mismatch::Future { seq, head });
         }
         let mut fresh = State::default();
-        let mut next = 1;
-        while next <= seq {
-            let want = usize::try_from(seq - next + 1)
-                .unwrap_or(usize::MAX)
-                .min(4096);
-            let page = self
-                .log()
-                .read(next, want)
-                .map_err(|e| Mismatch::Read(e.into()))?;
-            let Some(last) = page.last() else { break };
-            next = last.seq + 1;
-            for r in &page {
-                let event = r.decode().map_err(|e| OpenError::Decode {
-                    seq: r.seq,
-                    reason: e.to_string(),
-                })?;
-                fresh.apply(&event);
-            }
-        }
+        fold_log(&**self.log(), seq, |event| fresh.apply(event), |_| {})?;
         let past: permledger_domain::state::Hashed<OrgId, Org> = {
             let views = self.views();
             views
