@@ -63,21 +63,11 @@ impl Remote {
         call(&self.base, &self.token, "GET", path, None)
     }
 
-    fn get_ok<T: DeserializeOwned>(&self, path: &str, field: &str) -> Answer<T> {
-        let v = ok(self.get(path)?, path)?;
-        serde_json::from_value(v[field].clone())
-            .map_err(|e| format!("GET {path}: `{field}` is not what was expected: {e}"))
-    }
-
     /// An org read; an org that does not exist at that moment answers nothing, as in process.
     fn org_read<T: DeserializeOwned + Default>(&self, path: &str, field: &str) -> Answer<T> {
         match self.get(path)? {
             Reply::Refused(404, e) if e.code == "not_found" => Ok(T::default()),
-            reply => {
-                let v = ok(reply, path)?;
-                serde_json::from_value(v[field].clone())
-                    .map_err(|e| format!("GET {path}: `{field}` is not what was expected: {e}"))
-            }
+            reply => field_of(&ok(reply, path)?, path, field),
         }
     }
 
@@ -111,6 +101,12 @@ fn call(base: &str, token: &str, method: &str, path: &str, body: Option<&str>) -
                 resp.status, resp.body
             )
         })
+}
+
+/// One field of an answer, as the type the runner compares.
+fn field_of<T: DeserializeOwned>(v: &Value, path: &str, field: &str) -> Answer<T> {
+    serde_json::from_value(v[field].clone())
+        .map_err(|e| format!("GET {path}: `{field}` is not what was expected: {e}"))
 }
 
 fn ok(reply: Reply, what: &str) -> Answer<Value> {
@@ -324,7 +320,8 @@ impl Target for Remote {
                 )
             )
         );
-        Ok((self.get_ok(&path, "gained")?, self.get_ok(&path, "lost")?))
+        let v = ok(self.get(&path)?, &path)?;
+        Ok((field_of(&v, &path, "gained")?, field_of(&v, &path, "lost")?))
     }
 
     fn audit(
@@ -381,12 +378,12 @@ impl Target for Remote {
     }
 
     fn verify_projections(&mut self) -> Answer<Result<(), String>> {
-        let v = self.verify(json!({"projections": true}))?;
+        let v = self.verify(json!({"chain": false, "projections": true}))?;
         Ok(finding(&v["projections"]))
     }
 
     fn verify_past(&mut self, seq: Seq) -> Answer<Result<(), String>> {
-        let v = self.verify(json!({"projections": false, "past": [seq]}))?;
+        let v = self.verify(json!({"chain": false, "projections": false, "past": [seq]}))?;
         Ok(finding(&v["past"][0]))
     }
 

@@ -132,6 +132,7 @@ pub fn document() -> Value {
                     "items": {"type": "array", "items": {"type": "object", "required": ["user", "permission", "scope"]}},
                     "at_seq": {"type": "integer"}, "at_time": {"type": "string"}, "min_seq": {"type": "integer"}}},
                 "VerifyRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "chain": {"type": "boolean", "description": "recompute the hash chain over every stored event (default true)"},
                     "projections": {"type": "boolean", "description": "also compare the served projections with a rebuild (default true)"},
                     "past": {"type": "array", "items": {"type": "integer"}, "description": "positions whose reconstructed state to compare with a plain fold"}}},
                 "SandboxRequest": {"type": "object", "additionalProperties": false, "properties": {

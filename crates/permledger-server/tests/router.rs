@@ -594,6 +594,20 @@ async fn verify_checks_the_chain_the_projections_and_the_past_for_operators_only
         "POST",
         "/v1/verify",
         Some("op"),
+        Some(json!({"chain": false, "projections": false, "past": [3]}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["chain"].is_null(),
+        "the chain is only walked when asked"
+    );
+    assert_eq!(body["ok"], true);
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some("op"),
         Some(json!({"past": "all"}).to_string()),
     )
     .await;
