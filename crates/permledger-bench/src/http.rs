@@ -59,9 +59,10 @@ pub fn run(
         let _ = stopped.await;
     }));
 
-    let sample = reads::largest(ledger)?;
+    let sample = reads::Sample::of_largest(ledger)?;
     let requests: Arc<Vec<String>> = Arc::new(
-        reads::questions(&sample, 8192, seed ^ 0x4077)
+        sample
+            .questions(8192, &mut permledger_workload::Rng::new(seed ^ 0x4077))
             .into_iter()
             .map(|q| {
                 format!(

@@ -43,7 +43,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn of_largest(ledger: &Ledger) -> Result<Sample, BenchError> {
+    pub(crate) fn of_largest(ledger: &Ledger) -> Result<Sample, BenchError> {
         let views = ledger.views();
         let (id, org) = views
             .live
@@ -69,7 +69,7 @@ impl Sample {
     }
 
     /// `n` random (user, permission, scope) questions, as indexes.
-    fn questions(&self, n: usize, rng: &mut Rng) -> Vec<(usize, usize, usize)> {
+    pub(crate) fn questions(&self, n: usize, rng: &mut Rng) -> Vec<(usize, usize, usize)> {
         (0..n)
             .map(|_| {
                 (
@@ -195,14 +195,6 @@ pub fn asof_checks(ledger: &Ledger, n: usize, seed: u64) -> Result<AsOf, BenchEr
         p50_us: quantile(&ns, 0.5) / 1000.0,
         p99_us: quantile(&ns, 0.99) / 1000.0,
     })
-}
-
-pub(crate) fn largest(ledger: &Ledger) -> Result<Sample, BenchError> {
-    Sample::of_largest(ledger)
-}
-
-pub(crate) fn questions(s: &Sample, n: usize, seed: u64) -> Vec<(usize, usize, usize)> {
-    s.questions(n, &mut Rng::new(seed))
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
