@@ -104,12 +104,15 @@ pub struct Checks {
     pub per_s: f64,
 }
 
-/// One check as a service in the same process asks it.
+/// One check as a service in the same process asks it: take the published views, ask.
 fn ask(ledger: &Ledger, s: &Sample, q: (usize, usize, usize), now: Timestamp) -> bool {
-    let views = ledger.views();
-    views
-        .org_at(&s.org, views.seq())
-        .is_some_and(|o| check::check(&o, &s.users[q.0], &s.permissions[q.1], &s.scopes[q.2], now))
+    ledger.views().check(
+        &s.org,
+        &s.users[q.0],
+        &s.permissions[q.1],
+        &s.scopes[q.2],
+        now,
+    )
 }
 
 pub fn checks(ledger: &Ledger, n: usize, seed: u64) -> Result<Checks, BenchError> {

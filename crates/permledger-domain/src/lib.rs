@@ -10,6 +10,7 @@ pub mod command;
 pub mod decide;
 pub mod event;
 pub mod ids;
+pub mod index;
 pub mod preset;
 pub mod rejection;
 pub mod state;

@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use permledger_domain::index::CheckIndex;
 use permledger_domain::testkit::TestLedger;
-use permledger_domain::{Denial, Fact, OrgId, PermissionKey, Scope, Timestamp, UserId};
+use permledger_domain::{Denial, Fact, OrgId, PermissionKey, Scope, State, Timestamp, UserId};
 
 fn teaminbox() -> TestLedger {
     TestLedger::from_story(&[
@@ -46,8 +47,30 @@ fn check(l: &TestLedger, user: &str, perm: &str, scope: &str) -> bool {
     let answer = org.check(&user, &perm, &scope, l.now);
     let explained = org.explain(&user, &perm, &scope, l.now);
     assert_eq!(answer, explained.allowed, "check and explain disagree");
+    assert_eq!(
+        answer,
+        indexed(l).check(&user, &perm, &scope, l.now),
+        "the check index disagrees"
+    );
     assert_eq!(explained.allowed, !explained.facts.is_empty());
     answer
+}
+
+/// acme's check index, following every event as the views do.
+fn indexed(l: &TestLedger) -> CheckIndex {
+    let acme = OrgId::new("acme").unwrap();
+    let mut state = State::default();
+    let mut index: Option<CheckIndex> = None;
+    for e in &l.events {
+        state.apply(e);
+        if let Some(org) = state.org(&acme).filter(|_| e.meta.org == acme) {
+            match &mut index {
+                Some(i) => i.follow(org, e),
+                None => index = Some(CheckIndex::build(org)),
+            }
+        }
+    }
+    index.unwrap()
 }
 
 fn explain(l: &TestLedger, user: &str, perm: &str, scope: &str) -> permledger_domain::Explanation {
@@ -225,4 +248,76 @@ fn queries_agree_with_check() {
     let members = org.members_of(&billing, l.now);
     assert_eq!(members.len(), 1);
     assert_eq!(org.members_of(&Scope::Org, l.now).len(), 3);
+}
+
+/// What the check index copies from the live org, each change read back through `check` (which
+/// also asks the index after every event).
+#[test]
+fn the_check_index_follows_every_change_of_standing() {
+    let mut l = teaminbox();
+    let reply = |l: &TestLedger| check(l, "bob", "inbox.thread.reply", "inbox:billing");
+    l.run("ann", r#"{"type":"define_role","org":"acme","role":"replier","kind":"team","permissions":["inbox.thread.reply"]}"#).unwrap();
+    l.run("ann", r#"{"type":"assign_role","org":"acme","user":"bob","scope":"team:support","role":"replier"}"#).unwrap();
+    assert!(reply(&l), "a team role reaches the team's inboxes");
+    l.run(
+        "ann",
+        r#"{"type":"create_team","org":"acme","team":"sales"}"#,
+    )
+    .unwrap();
+    l.run(
+        "ann",
+        r#"{"type":"move_inbox","org":"acme","inbox":"billing","team":"sales"}"#,
+    )
+    .unwrap();
+    assert!(!reply(&l), "moved away from the team that carried it");
+    l.run(
+        "ann",
+        r#"{"type":"move_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+    )
+    .unwrap();
+    assert!(reply(&l));
+    l.run(
+        "ann",
+        r#"{"type":"unassign","org":"acme","user":"bob","scope":"team:support"}"#,
+    )
+    .unwrap();
+    assert!(!reply(&l), "unassigned");
+    l.run("ann", r#"{"type":"grant","org":"acme","user":"bob","scope":"inbox:billing","permission":"inbox.thread.reply","expires_at":"2026-03-01T12:00:00Z"}"#).unwrap();
+    assert!(reply(&l), "granted until noon");
+    l.run(
+        "ann",
+        r#"{"type":"mask","org":"acme","scope":"team:support","pattern":"inbox.thread.*"}"#,
+    )
+    .unwrap();
+    assert!(!reply(&l), "masked on the parent team");
+    l.run(
+        "ann",
+        r#"{"type":"unmask","org":"acme","scope":"team:support","pattern":"inbox.thread.*"}"#,
+    )
+    .unwrap();
+    l.run(
+        "ann",
+        r#"{"type":"suspend_member","org":"acme","user":"bob"}"#,
+    )
+    .unwrap();
+    assert!(!reply(&l), "suspended");
+    l.run(
+        "ann",
+        r#"{"type":"reactivate_member","org":"acme","user":"bob"}"#,
+    )
+    .unwrap();
+    assert!(reply(&l));
+    l.now = Timestamp::parse("2026-03-01T12:00:00Z").unwrap();
+    assert!(!reply(&l), "expired at its very instant");
+    l.run(
+        "ann",
+        r#"{"type":"transfer_ownership","org":"acme","to":"bob"}"#,
+    )
+    .unwrap();
+    assert!(reply(&l), "the owner holds everything");
+    assert!(check(&l, "bob", "org.billing.manage", "org"));
+    assert!(
+        !check(&l, "ann", "org.billing.manage", "org"),
+        "the former owner does not"
+    );
 }

@@ -123,13 +123,14 @@ pub fn replay_until(
     mut progress: impl FnMut(Seq, Seq),
 ) -> Result<Views, OpenError> {
     let total = log.head()?.seq.min(until);
-    let mut state = Views::with_capacity(usize::try_from(total).unwrap_or(0));
+    let mut state = Views::for_rebuild(usize::try_from(total).unwrap_or(0));
     fold_log(
         log,
         total,
         |event| state.apply(event),
         |seq| progress(seq, total),
     )?;
+    state.index_checks();
     Ok(state)
 }
 

@@ -151,15 +151,26 @@ impl Target for InProcess {
 
     fn check(&mut self, q: &CheckQuery, at: Option<At>) -> Answer<Explanation> {
         let views = self.ledger.views();
+        let present = at.is_none();
         let m = moment(&views, at, self.clock.now())?;
-        Ok(match views.org_at(&q.org, m.seq) {
+        let explained = match views.org_at(&q.org, m.seq) {
             Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, m.time),
             None => Explanation {
                 allowed: false,
                 facts: Vec::new(),
                 denial: Some(permledger_domain::Denial::NotMember),
             },
-        })
+        };
+        // At the present, services ask the check index instead: it must agree.
+        if present
+            && views.check(&q.org, &q.user, &q.permission, &q.scope, m.time) != explained.allowed
+        {
+            return Err(format!(
+                "the check index answers {} where the rule answers {}",
+                !explained.allowed, explained.allowed
+            ));
+        }
+        Ok(explained)
     }
 
     fn who_can(&mut self, q: &WhoCanQuery, at: Option<At>) -> Answer<Vec<UserId>> {

@@ -2,13 +2,19 @@
 //! each org's history of validity intervals, so that any query can be answered at any past
 //! position as fast as at the present, without replaying the log.
 //!
+//! Beside them, each org's present numbered for the check asked on every request
+//! (`permledger_domain::index::CheckIndex`, behind `Views::check`).
+//!
 //! Invariants: the history at position `n` equals a fresh fold of the events up to `n` (tested by
-//! property); the live state and the history are fed the same events in the same order.
+//! property); the live state, the check index and the history are fed the same events in the
+//! same order; the check index answers as the rule of a check does on the live state (tested by
+//! property after every event).
 
 pub mod hist;
 pub mod history;
 
-use permledger_domain::{Event, OrgId, Seq, State, Timestamp};
+use permledger_domain::index::CheckIndex;
+use permledger_domain::{Event, OrgId, PermissionKey, Scope, Seq, State, Timestamp, UserId};
 
 pub use history::{OrgAt, OrgHistory};
 
@@ -40,6 +46,11 @@ pub struct Views {
     /// The present, as the domain folds it.
     pub live: State,
     pub histories: history::Hashed<OrgId, OrgHistory>,
+    /// Each org's present numbered for checks (`Views::check`).
+    pub checks: history::Hashed<OrgId, CheckIndex>,
+    /// During a rebuild the check indexes wait for its end (`index_checks`): building each once
+    /// costs less than following every event.
+    checks_deferred: bool,
     /// (position, recorded time) of every event, in order.
     times: Vec<(Seq, Timestamp)>,
 }
@@ -49,11 +60,24 @@ impl Views {
         Self::default()
     }
 
-    /// Empty views with room for `events` positions, for a rebuild that knows its length.
-    pub fn with_capacity(events: usize) -> Self {
+    /// Empty views for a rebuild of `events` events: room for their positions, and the check
+    /// indexes left until `index_checks` (`check` answers from the live state meanwhile).
+    pub fn for_rebuild(events: usize) -> Self {
         let mut v = Self::default();
         v.times.reserve_exact(events);
+        v.checks_deferred = true;
         v
+    }
+
+    /// Builds every org's check index from the live state, and follows events from now on.
+    pub fn index_checks(&mut self) {
+        self.checks = self
+            .live
+            .orgs
+            .iter()
+            .map(|(id, org)| (id.clone(), CheckIndex::build(org)))
+            .collect();
+        self.checks_deferred = false;
     }
 
     /// The last position folded in.
@@ -68,6 +92,15 @@ impl Views {
         let Some(org) = self.live.orgs.get(&event.meta.org) else {
             return;
         };
+        if !self.checks_deferred {
+            match self.checks.get_mut(&event.meta.org) {
+                Some(c) => c.follow(org, event),
+                None => {
+                    self.checks
+                        .insert(event.meta.org.clone(), CheckIndex::build(org));
+                }
+            }
+        }
         match self.histories.get_mut(&event.meta.org) {
             Some(h) => h.follow(event, org),
             None => {
@@ -75,6 +108,27 @@ impl Views {
                 h.events.push(event.meta.seq);
                 self.histories.insert(event.meta.org.clone(), h);
             }
+        }
+    }
+
+    /// Whether the user may do `key` on the scope at the present (the last position folded in),
+    /// with expiries judged at `at`: the answer of `check::check` on the org at its head, from
+    /// the check index. False when the org does not exist.
+    pub fn check(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        key: &PermissionKey,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> bool {
+        match self.checks.get(org) {
+            Some(c) => c.check(user, key, scope, at),
+            None => self
+                .live
+                .orgs
+                .get(org)
+                .is_some_and(|o| o.check(user, key, scope, at)),
         }
     }
 

@@ -167,6 +167,67 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    /// The check index answers as the rule of a check on the live org, after every event, for
+    /// every user, scope and permission (billing and administrative ones too, and a key outside
+    /// the catalog), at the event's time, at an expiry's very instant, and a year later.
+    #[test]
+    fn the_check_index_answers_as_the_rule_after_every_event(cmds in commands()) {
+        // Everyone a member from the start, and most commands run by the owner, so that most of
+        // them are recorded; a minute apart, so that expiries fall inside the history.
+        let mut l = TestLedger::from_story(&[
+            ("ann", r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#),
+            ("ann", r#"{"type":"create_team","org":"acme","team":"support"}"#),
+            ("ann", r#"{"type":"create_team","org":"acme","team":"sales"}"#),
+            ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#),
+            ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"line1"}"#),
+            ("ann", r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#),
+            ("mo", r#"{"type":"accept_invite","org":"acme","invite":"a"}"#),
+            ("ann", r#"{"type":"invite","org":"acme","invite":"b","email":"tina@x.test","role":"org_member"}"#),
+            ("tina", r#"{"type":"accept_invite","org":"acme","invite":"b"}"#),
+            ("ann", r#"{"type":"invite","org":"acme","invite":"c","email":"bob@x.test","role":"org_member"}"#),
+            ("bob", r#"{"type":"accept_invite","org":"acme","invite":"c"}"#),
+            ("ann", r#"{"type":"invite","org":"acme","invite":"d","email":"u1@x.test"}"#),
+            ("u1", r#"{"type":"accept_invite","org":"acme","invite":"d"}"#),
+        ]);
+        for (actor, which, user, scope, role, perm, flag) in cmds {
+            l.advance(60);
+            let by = if which == 7 || which == 23 || actor >= 3 { USERS[actor] } else { "ann" };
+            let _ = l.run(by, &json(which, USERS[user], SCOPES[scope], ROLES[role], PERMS[perm], flag));
+        }
+        let t = |s: &str| permledger_domain::Timestamp::parse(s).unwrap();
+        let perms: Vec<PermissionKey> = PERMS
+            .iter()
+            .chain(&["org.billing.manage", "org.members.invite", "inbox.unknown"])
+            .map(|p| PermissionKey::new(*p).unwrap())
+            .collect();
+        let mut scopes: Vec<Scope> = SCOPES.iter().map(|s| s.parse().unwrap()).collect();
+        scopes.push("inbox:nowhere".parse().unwrap());
+        let mut views = Views::new();
+        for e in &l.events {
+            views.apply(e);
+            let org = views.live.org(&acme()).unwrap();
+            let times = [e.meta.recorded_at, t("2026-03-01T09:30:00Z"), t("2027-03-01T00:00:00Z")];
+            for u in USERS {
+                let u = UserId::new(*u).unwrap();
+                for s in &scopes {
+                    for p in &perms {
+                        for at in times {
+                            prop_assert_eq!(
+                                views.check(&acme(), &u, p, s, at),
+                                check::check(org, &u, p, s, at),
+                                "{} {} {} at {} after {}", u, p, s, at, e.meta.seq
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn moments_by_time_take_every_event_recorded_by_then() {
     let mut l = TestLedger::default();
