@@ -52,6 +52,16 @@ struct EnvelopeV1 {
     payload: Vec<u8>,
 }
 
+/// `EnvelopeV1` as decoding reads it: the type name and the payload borrowed from the stored
+/// bytes (the same wire format: bincode writes a `Vec<u8>` as its length and its bytes).
+#[derive(Deserialize)]
+struct EnvelopeV1Ref<'a> {
+    event_type: &'a str,
+    schema: u16,
+    meta: EventMeta,
+    payload: &'a [u8],
+}
+
 fn payload_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| CodecError::Encode(e.to_string()))
 }
@@ -90,18 +100,19 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
     if format != ENVELOPE_FORMAT {
         return Err(CodecError::Format(format));
     }
-    let (env, used): (EnvelopeV1, usize) = bincode::serde::decode_from_slice(rest, CONFIG)
-        .map_err(|e| CodecError::Envelope(e.to_string()))?;
+    let (env, used): (EnvelopeV1Ref<'_>, usize) =
+        bincode::serde::borrow_decode_from_slice(rest, CONFIG)
+            .map_err(|e| CodecError::Envelope(e.to_string()))?;
     if used != rest.len() {
         return Err(CodecError::Envelope(format!(
             "{} trailing bytes",
             rest.len() - used
         )));
     }
-    let payload = upcast(&env.event_type, env.schema, env.payload)?;
+    let payload = upcast(env.event_type, env.schema, env.payload)?;
     let event_type = env.event_type;
     let fail = |reason: String| CodecError::Payload {
-        event_type: event_type.clone(),
+        event_type: event_type.to_string(),
         reason,
     };
     macro_rules! arm {
@@ -121,15 +132,19 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
         };
     }
     permledger_domain::for_each_event_type!(arm);
-    Err(CodecError::UnknownType(event_type))
+    Err(CodecError::UnknownType(event_type.to_string()))
 }
 
 /// Brings a payload written at an older schema version up to `CURRENT_SCHEMA`, one step at a
 /// time. Every event type is at its first version today, so the chain has no steps yet; when a
 /// type changes, its old struct is kept here, decoded, and converted (cqrs-es's upcasters).
-fn upcast(event_type: &str, schema: u16, payload: Vec<u8>) -> Result<Vec<u8>, CodecError> {
+fn upcast<'a>(
+    event_type: &str,
+    schema: u16,
+    payload: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
     match schema {
-        CURRENT_SCHEMA => Ok(payload),
+        CURRENT_SCHEMA => Ok(std::borrow::Cow::Borrowed(payload)),
         _ => Err(CodecError::UnknownSchema {
             event_type: event_type.to_string(),
             schema,
