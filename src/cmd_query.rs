@@ -352,11 +352,12 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
     }
 }
 
-fn at_params(at: &Option<At>, seq: &str, time: &str) -> String {
+/// A moment as query parameters, under the names the endpoint gives its position and its time.
+fn at_pairs<'a>(at: &Option<At>, seq: &'a str, time: &'a str) -> [(&'a str, Option<String>); 2] {
     match at {
-        Some(At::Seq(n)) => format!("&{seq}={n}"),
-        Some(At::Time(t)) => format!("&{time}={}", permledger_client::encode(&t.to_string())),
-        None => String::new(),
+        Some(At::Seq(n)) => [(seq, Some(n.to_string())), (time, None)],
+        Some(At::Time(t)) => [(seq, None), (time, Some(t.to_string()))],
+        None => [(seq, None), (time, None)],
     }
 }
 
@@ -380,7 +381,9 @@ fn field(v: &serde_json::Value, k: &str) -> String {
 
 /// The same queries through a running server.
 pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Result<u8> {
-    use permledger_client::encode as e;
+    use permledger_client::query;
+    let some = |v: &dyn ToString| Some(v.to_string());
+    let at = |common: &Common| at_pairs(&common.at, "at_seq", "at_time");
     let (path, common) = match &args {
         QueryArgs::WhoCan {
             common,
@@ -388,10 +391,13 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             scope,
         } => (
             format!(
-                "/v1/orgs/{}/who_can?permission={permission}&scope={}{}",
+                "/v1/orgs/{}/who_can{}",
                 common.org,
-                e(&scope.to_string()),
-                at_params(&common.at, "at_seq", "at_time")
+                query(
+                    [("permission", some(permission)), ("scope", some(scope))]
+                        .into_iter()
+                        .chain(at(common))
+                )
             ),
             common,
         ),
@@ -401,11 +407,13 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             scope,
         } => (
             format!(
-                "/v1/orgs/{}/permissions?user={}&scope={}{}",
+                "/v1/orgs/{}/permissions{}",
                 common.org,
-                e(user.as_str()),
-                e(&scope.to_string()),
-                at_params(&common.at, "at_seq", "at_time")
+                query(
+                    [("user", some(user)), ("scope", some(scope))]
+                        .into_iter()
+                        .chain(at(common))
+                )
             ),
             common,
         ),
@@ -416,20 +424,25 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             kind,
         } => (
             format!(
-                "/v1/orgs/{}/scopes?user={}&permission={permission}{}{}",
+                "/v1/orgs/{}/scopes{}",
                 common.org,
-                e(user.as_str()),
-                kind.map(|k| format!("&kind={k}")).unwrap_or_default(),
-                at_params(&common.at, "at_seq", "at_time")
+                query(
+                    [
+                        ("user", some(user)),
+                        ("permission", some(permission)),
+                        ("kind", kind.map(|k| k.to_string())),
+                    ]
+                    .into_iter()
+                    .chain(at(common))
+                )
             ),
             common,
         ),
         QueryArgs::Members { common, scope } => (
             format!(
-                "/v1/orgs/{}/members?scope={}{}",
+                "/v1/orgs/{}/members{}",
                 common.org,
-                e(&scope.to_string()),
-                at_params(&common.at, "at_seq", "at_time")
+                query([("scope", some(scope))].into_iter().chain(at(common)))
             ),
             common,
         ),
@@ -438,21 +451,23 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             from,
             user,
             scope,
-        } => {
-            let mut query = at_params(&Some(from.clone()), "from_seq", "from_time");
-            query.push_str(&at_params(&common.at, "to_seq", "to_time"));
-            if let Some(u) = user {
-                query.push_str(&format!("&user={}", e(u.as_str())));
-            }
-            if let Some(s) = scope {
-                query.push_str(&format!("&scope={}", e(&s.to_string())));
-            }
-            // Every parameter starts with `&`; the first one's becomes the query's `?`.
-            (
-                format!("/v1/orgs/{}/diff?{}", common.org, &query[1..]),
-                common,
-            )
-        }
+        } => (
+            format!(
+                "/v1/orgs/{}/diff{}",
+                common.org,
+                query(
+                    at_pairs(&Some(from.clone()), "from_seq", "from_time")
+                        .into_iter()
+                        .chain(at_pairs(&common.at, "to_seq", "to_time"))
+                        .chain([
+                            ("user", user.as_ref().map(|u| u.to_string())),
+                            ("scope", scope.as_ref().map(|s| s.to_string())),
+                        ])
+                )
+            ),
+            common,
+        ),
+        // The export streams every matching entry in one answer, JSON Lines.
         QueryArgs::Audit {
             common,
             reader,
@@ -462,30 +477,21 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             types,
             from,
             to,
-        } => {
-            // The export streams every matching entry in one answer, JSON Lines.
-            let mut query = at_params(&common.at, "at_seq", "at_time");
-            for (k, v) in [
-                ("actor", actor.as_ref().map(|u| u.to_string())),
-                ("user", user.as_ref().map(|u| u.to_string())),
-                ("scope", scope.as_ref().map(|s| s.to_string())),
-                ("types", types.as_ref().map(|t| t.join(","))),
-                ("from", from.map(|t| t.to_string())),
-                ("to", to.map(|t| t.to_string())),
-            ] {
-                if let Some(v) = v {
-                    query.push_str(&format!("&{k}={}", e(&v)));
-                }
-            }
-            (
-                format!(
-                    "/v1/orgs/{}/audit/export?as={}{query}",
-                    common.org,
-                    e(reader.as_str())
-                ),
-                common,
-            )
-        }
+        } => (
+            format!(
+                "/v1/orgs/{}/audit/export{}",
+                common.org,
+                query([("as", some(reader))].into_iter().chain(at(common)).chain([
+                    ("actor", actor.as_ref().map(|u| u.to_string())),
+                    ("user", user.as_ref().map(|u| u.to_string())),
+                    ("scope", scope.as_ref().map(|s| s.to_string())),
+                    ("types", types.as_ref().map(|t| t.join(","))),
+                    ("from", from.map(|t| t.to_string())),
+                    ("to", to.map(|t| t.to_string())),
+                ]))
+            ),
+            common,
+        ),
     };
     let resp = permledger_client::request(server, "GET", &path, token, None)?;
     if !(200..300).contains(&resp.status) {
