@@ -6,8 +6,8 @@
 //! set of keys), each a cache miss in an org of a hundred thousand members; on a virtual machine a
 //! miss costs 200 to 300 ns. Here ids are numbered once: permissions, roles and scopes by small
 //! integers, each role's keys as a bit set, and a member's roles and grants sit together in one
-//! short array. A check then reads one small hash table (the members), one array (their facts)
-//! and tables small enough to stay in cache.
+//! short array, inline in the member's slot of the hash table when there are one or two. A check
+//! then reads that slot and tables small enough to stay in cache.
 //!
 //! The index is derived from the live `Org` after each event (`follow`), never from the event's
 //! details alone: whatever the event changed, the index copies it from the state that the rule of
@@ -32,7 +32,8 @@ const NONE: u32 = u32::MAX;
 const GRANT: u32 = 1 << 31;
 /// A fact's `what` with this bit set expires (at `expires`).
 const EXPIRES: u32 = 1 << 30;
-/// What remains of `what` once the flags are off: a role's or a permission's number.
+/// What remains of `what` once the flags are off: a role's or a permission's number (numbered
+/// from 0 as they first appear; an org would need a billion role definitions to reach the flags).
 const NUMBER: u32 = EXPIRES - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +79,9 @@ struct MemberFacts {
     facts: SmallVec<[IndexedFact; 2]>,
 }
 
-/// A set of permission numbers.
+/// A set of permission numbers (inline up to 128 of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Bits(Vec<u64>);
+struct Bits(SmallVec<[u64; 2]>);
 
 impl Bits {
     fn set(&mut self, n: u32) {
@@ -380,5 +381,25 @@ impl CheckIndex {
                 facts,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bits;
+
+    #[test]
+    fn bit_sets_hold_numbers_past_their_inline_words() {
+        let held = [0, 63, 64, 127, 128, 300];
+        let mut bits = Bits::default();
+        for n in held {
+            bits.set(n);
+        }
+        for n in held {
+            assert!(bits.has(n), "{n}");
+        }
+        for n in [1, 62, 65, 129, 299, 301, 10_000] {
+            assert!(!bits.has(n), "{n}");
+        }
     }
 }

@@ -47,7 +47,7 @@ pub struct Views {
     pub live: State,
     pub histories: history::Hashed<OrgId, OrgHistory>,
     /// Each org's present numbered for checks (`Views::check`).
-    pub checks: history::Hashed<OrgId, CheckIndex>,
+    checks: history::Hashed<OrgId, CheckIndex>,
     /// During a rebuild the check indexes wait for its end (`index_checks`): building each once
     /// costs less than following every event.
     checks_deferred: bool,
