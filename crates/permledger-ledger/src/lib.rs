@@ -315,12 +315,7 @@ impl Ledger {
         permledger_views::audit::audit(&views, org, reader, query, now, |from, limit| {
             log.read_org(org, from, limit)?
                 .iter()
-                .map(|r| {
-                    r.decode().map_err(|e| LogError::Corruption {
-                        seq: r.seq,
-                        reason: e.to_string(),
-                    })
-                })
+                .map(permledger_log::Record::decode_stored)
                 .collect::<Result<Vec<_>, LogError>>()
         })
     }
@@ -761,12 +756,7 @@ impl Committer {
         let records = self.shared.log.read(entry.first_seq, n)?;
         let events = records
             .iter()
-            .map(|r| {
-                r.decode().map_err(|e| LogError::Corruption {
-                    seq: r.seq,
-                    reason: e.to_string(),
-                })
-            })
+            .map(permledger_log::Record::decode_stored)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Outcome {
             events,

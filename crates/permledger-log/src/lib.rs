@@ -29,6 +29,15 @@ impl Record {
     pub fn decode(&self) -> Result<permledger_domain::Event, envelope::CodecError> {
         envelope::decode(&self.bytes)
     }
+
+    /// The same, for a reader of the log of record: bytes that do not decode are corruption of
+    /// the log at this position.
+    pub fn decode_stored(&self) -> Result<permledger_domain::Event, LogError> {
+        self.decode().map_err(|e| LogError::Corruption {
+            seq: self.seq,
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// An event the writer has positioned but not yet stored.
