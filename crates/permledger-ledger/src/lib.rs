@@ -135,51 +135,61 @@ pub fn replay_until(
 }
 
 /// Hands every event `1..=until` to `apply`, in order, and each batch's last position to
-/// `progress`. Two threads: one reads pages of the log and decodes them, the other (the caller's)
-/// applies; a bounded channel between them keeps memory flat.
+/// `progress`. Two threads: one scans the log and decodes the stored bytes where they lie, the
+/// other (the caller's) applies; a bounded channel between them keeps memory flat.
 pub(crate) fn fold_log(
     log: &dyn EventLog,
     until: Seq,
     mut apply: impl FnMut(&Event),
     mut progress: impl FnMut(Seq),
 ) -> Result<(), OpenError> {
-    // Pages of the log as RocksDB reads them well; decoded events travel in smaller batches, so
-    // that each batch's buffer is an ordinary allocation the allocator reuses, not a fresh run
-    // of pages the kernel must zero every time.
-    const PAGE: usize = 4096;
+    // Decoded events travel in batches small enough to stay in cache. Each batch goes back to
+    // the reader once applied: its events are dropped on the thread that made them, and its
+    // buffer is used again instead of asking the allocator for a fresh one.
     const BATCH: usize = 256;
+    const IN_FLIGHT: usize = 16;
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, OpenError>>(IN_FLIGHT);
+        let (give_back, spent) = std::sync::mpsc::sync_channel::<Vec<Event>>(IN_FLIGHT + 2);
         scope.spawn(move || {
-            let mut next = 1;
-            while next <= until {
-                let want = usize::try_from(until - next + 1)
-                    .unwrap_or(usize::MAX)
-                    .min(PAGE);
-                let page = match log.read(next, want) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into()));
-                        return;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut failed = None;
+            let send = |batch: &mut Vec<Event>| {
+                let empty = match spent.try_recv() {
+                    Ok(mut b) => {
+                        b.clear();
+                        b
                     }
+                    Err(_) => Vec::with_capacity(BATCH),
                 };
-                let Some(last) = page.last() else { return };
-                next = last.seq + 1;
-                for chunk in page.chunks(BATCH) {
-                    let decoded = chunk
-                        .iter()
-                        .map(|r| {
-                            r.decode().map_err(|e| OpenError::Decode {
-                                seq: r.seq,
-                                reason: e.to_string(),
-                            })
-                        })
-                        .collect();
-                    // A closed channel means the folder stopped on an error: stop reading too.
-                    if tx.send(decoded).is_err() {
-                        return;
+                tx.send(Ok(std::mem::replace(batch, empty))).is_ok()
+            };
+            let scanned = log.scan(1, &mut |seq, _, bytes| {
+                if seq > until {
+                    return false;
+                }
+                match envelope::decode(bytes) {
+                    Ok(event) => batch.push(event),
+                    Err(e) => {
+                        failed = Some(OpenError::Decode {
+                            seq,
+                            reason: e.to_string(),
+                        });
+                        return false;
                     }
                 }
+                // A closed channel means the folder stopped on an error: stop reading too.
+                (batch.len() < BATCH || send(&mut batch)) && seq < until
+            });
+            let failed = failed.or(scanned.err().map(OpenError::from));
+            match failed {
+                Some(e) => {
+                    let _ = tx.send(Err(e));
+                }
+                None if !batch.is_empty() => {
+                    send(&mut batch);
+                }
+                None => {}
             }
         });
         for batch in rx {
@@ -188,6 +198,8 @@ pub(crate) fn fold_log(
             if let Some(last) = batch.last() {
                 progress(last.meta.seq);
             }
+            // The reader may be gone (it ended) or have enough buffers: then drop it here.
+            let _ = give_back.try_send(batch);
         }
         Ok(())
     })

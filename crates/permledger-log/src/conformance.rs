@@ -89,6 +89,51 @@ pub fn appended_events_read_back_linked(log: &dyn EventLog) {
     assert_eq!(log.org_version(&org("acme")).unwrap(), 3);
 }
 
+/// A scan lends exactly the records `read` answers, in order, from any position, and stops the
+/// moment its visitor says so.
+pub fn scans_lend_what_reads_answer(log: &dyn EventLog) {
+    let mut seen = Vec::new();
+    log.scan(1, &mut |seq, _, _| {
+        seen.push(seq);
+        true
+    })
+    .unwrap();
+    assert!(seen.is_empty(), "an empty log lends nothing");
+    for n in [3, 1, 4] {
+        log.append(&[next_commit(log, &org("acme"), n)]).unwrap();
+    }
+    let all = log.read(1, 100).unwrap();
+    let mut lent = Vec::new();
+    log.scan(0, &mut |seq, hash, bytes| {
+        lent.push(crate::Record {
+            seq,
+            hash: *hash,
+            bytes: bytes.to_vec(),
+        });
+        true
+    })
+    .unwrap();
+    assert_eq!(lent, all);
+    let mut from_five = Vec::new();
+    log.scan(5, &mut |seq, _, _| {
+        from_five.push(seq);
+        seq < 7
+    })
+    .unwrap();
+    assert_eq!(
+        from_five,
+        vec![5, 6, 7],
+        "stops after the visitor's first false"
+    );
+    let mut beyond = 0;
+    log.scan(9, &mut |_, _, _| {
+        beyond += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(beyond, 0);
+}
+
 pub fn groups_of_commits_append_atomically_and_index_orgs(log: &dyn EventLog) {
     let a = next_commit(log, &org("acme"), 2);
     let mut b = next_commit(log, &org("globex"), 1);
@@ -259,6 +304,11 @@ macro_rules! conformance_tests {
             fn appended_events_read_back_linked() {
                 let log = $make;
                 c::appended_events_read_back_linked(&log);
+            }
+            #[test]
+            fn scans_lend_what_reads_answer() {
+                let log = $make;
+                c::scans_lend_what_reads_answer(&log);
             }
             #[test]
             fn groups_of_commits_append_atomically_and_index_orgs() {

@@ -94,6 +94,30 @@ pub trait EventLog: Send + Sync + 'static {
     fn append(&self, commits: &[Commit]) -> Result<(), LogError>;
     /// Up to `limit` records from `from` on, in sequence order.
     fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError>;
+    /// Lends every stored record from `from` on to `visit`, in sequence order, until `visit`
+    /// answers false or the log ends. Nothing is copied out: a reader that decodes the bytes (a
+    /// rebuild, a verifier) needs no buffer of its own. Implementations that hold their records
+    /// in memory or read them in pages may keep this default.
+    fn scan(
+        &self,
+        from: Seq,
+        visit: &mut dyn FnMut(Seq, &Hash, &[u8]) -> bool,
+    ) -> Result<(), LogError> {
+        const PAGE: usize = 4096;
+        let mut next = from.max(1);
+        loop {
+            let page = self.read(next, PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            next = last.seq + 1;
+            for r in &page {
+                if !visit(r.seq, &r.hash, &r.bytes) {
+                    return Ok(());
+                }
+            }
+        }
+    }
     /// Up to `limit` records of one org from its version `from_version` on.
     fn read_org(
         &self,

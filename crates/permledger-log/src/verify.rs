@@ -87,7 +87,7 @@ pub fn verify(
     digest: Option<Digest>,
     mut progress: impl FnMut(u64),
 ) -> Result<Result<VerifyReport, Tamper>, LogError> {
-    const PAGE: usize = 4096;
+    const PROGRESS_EVERY: u64 = 4096;
     let stored_head = log.head()?;
     let mut prev = Digest {
         seq: 0,
@@ -95,55 +95,31 @@ pub fn verify(
     };
     let mut versions: HashMap<OrgId, u64> = HashMap::new();
     let mut extends = None;
-    loop {
-        let page = log.read(prev.seq + 1, PAGE)?;
-        if page.is_empty() {
-            break;
+    let mut tamper = None;
+    log.scan(1, &mut |seq, stored, bytes| match check_link(
+        &mut prev,
+        &mut versions,
+        digest,
+        seq,
+        stored,
+        bytes,
+    ) {
+        Ok(extended) => {
+            extends = extended.or(extends);
+            if seq % PROGRESS_EVERY == 0 {
+                progress(seq);
+            }
+            true
         }
-        for r in &page {
-            let due = prev.seq + 1;
-            if r.seq != due {
-                return Ok(Err(Tamper::Missing { seq: due }));
-            }
-            let event = match crate::envelope::decode(&r.bytes) {
-                Ok(e) => e,
-                Err(e) => {
-                    return Ok(Err(Tamper::Undecodable {
-                        seq: r.seq,
-                        reason: e.to_string(),
-                    }))
-                }
-            };
-            let hash = link(&prev.hash, r.seq, &r.bytes);
-            if hash != r.hash {
-                return Ok(Err(Tamper::Changed { seq: r.seq }));
-            }
-            if event.meta.seq != r.seq {
-                return Ok(Err(Tamper::Misplaced {
-                    seq: r.seq,
-                    recorded_as: event.meta.seq,
-                }));
-            }
-            let v = versions.entry(event.meta.org.clone()).or_insert(0);
-            if event.meta.org_version != *v + 1 {
-                return Ok(Err(Tamper::OrgVersion {
-                    seq: r.seq,
-                    org: event.meta.org.clone(),
-                    expected: *v + 1,
-                    found: event.meta.org_version,
-                }));
-            }
-            *v += 1;
-            prev = Digest { seq: r.seq, hash };
-            if let Some(d) = digest.filter(|d| d.seq == r.seq) {
-                if d.hash != hash {
-                    return Ok(Err(Tamper::DigestMismatch { seq: r.seq }));
-                }
-                extends = Some(d);
-            }
+        Err(t) => {
+            tamper = Some(t);
+            false
         }
-        progress(prev.seq);
+    })?;
+    if let Some(t) = tamper {
+        return Ok(Err(t));
     }
+    progress(prev.seq);
     if stored_head.seq > prev.seq {
         return Ok(Err(Tamper::Missing { seq: prev.seq + 1 }));
     }
@@ -164,4 +140,49 @@ pub fn verify(
         head: prev,
         extends,
     }))
+}
+
+/// Checks the stored event at `seq` against the chain so far and moves `prev` on to it; answers
+/// the digest when this is its position and it matches.
+fn check_link(
+    prev: &mut Digest,
+    versions: &mut HashMap<OrgId, u64>,
+    digest: Option<Digest>,
+    seq: Seq,
+    stored: &Hash,
+    bytes: &[u8],
+) -> Result<Option<Digest>, Tamper> {
+    let due = prev.seq + 1;
+    if seq != due {
+        return Err(Tamper::Missing { seq: due });
+    }
+    let event = crate::envelope::decode(bytes).map_err(|e| Tamper::Undecodable {
+        seq,
+        reason: e.to_string(),
+    })?;
+    let hash = link(&prev.hash, seq, bytes);
+    if hash != *stored {
+        return Err(Tamper::Changed { seq });
+    }
+    if event.meta.seq != seq {
+        return Err(Tamper::Misplaced {
+            seq,
+            recorded_as: event.meta.seq,
+        });
+    }
+    let v = versions.entry(event.meta.org.clone()).or_insert(0);
+    if event.meta.org_version != *v + 1 {
+        return Err(Tamper::OrgVersion {
+            seq,
+            org: event.meta.org.clone(),
+            expected: *v + 1,
+            found: event.meta.org_version,
+        });
+    }
+    *v += 1;
+    *prev = Digest { seq, hash };
+    match digest.filter(|d| d.seq == seq) {
+        Some(d) if d.hash != hash => Err(Tamper::DigestMismatch { seq }),
+        found => Ok(found),
+    }
 }
