@@ -14,6 +14,7 @@ pub mod hist;
 pub mod history;
 
 use permledger_domain::index::CheckIndex;
+use permledger_domain::state::Org;
 use permledger_domain::{Event, OrgId, PermissionKey, Scope, Seq, State, Timestamp, UserId};
 
 pub use history::{OrgAt, OrgHistory};
@@ -69,14 +70,41 @@ impl Views {
         v
     }
 
-    /// Builds every org's check index from the live state, and follows events from now on.
+    /// Builds every org's check index from the live state, and follows events from now on. The
+    /// orgs are shared out by size among the machine's cores (the largest org alone can be a
+    /// third of the members), each index built on one thread.
     pub fn index_checks(&mut self) {
-        self.checks = self
-            .live
-            .orgs
-            .iter()
-            .map(|(id, org)| (id.clone(), CheckIndex::build(org)))
-            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
+        orgs.sort_unstable_by_key(|(_, org)| std::cmp::Reverse(org.members.len()));
+        let mut shares: Vec<(usize, Vec<(&OrgId, &Org)>)> = vec![(0, Vec::new()); cores.max(1)];
+        for (id, org) in orgs {
+            if let Some(lightest) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+                lightest.0 += org.members.len() + 1;
+                lightest.1.push((id, org));
+            }
+        }
+        let build = |share: Vec<(&OrgId, &Org)>| -> Vec<(OrgId, CheckIndex)> {
+            share
+                .into_iter()
+                .map(|(id, org)| (id.clone(), CheckIndex::build(org)))
+                .collect()
+        };
+        let built: Vec<Vec<(OrgId, CheckIndex)>> = std::thread::scope(|scope| {
+            let mut shares = shares.into_iter().map(|(_, share)| share);
+            let first = shares.next().unwrap_or_default();
+            let others: Vec<_> = shares
+                .map(|share| scope.spawn(move || build(share)))
+                .collect();
+            let mut built = vec![build(first)];
+            // A builder that panicked re-raises here, as the same work on this thread would.
+            built.extend(others.into_iter().map(|h| match h.join() {
+                Ok(b) => b,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }));
+            built
+        });
+        self.checks = built.into_iter().flatten().collect();
         self.checks_deferred = false;
     }
 
