@@ -371,7 +371,7 @@ impl<'a> Decider<'a> {
     // ---- the user concerned ----
 
     fn member(&self, user: &UserId) -> Result<&'a crate::state::Member, Rejection> {
-        self.org.members.get(user).ok_or_else(|| {
+        self.org.members.get(user).map(|m| &**m).ok_or_else(|| {
             Rejection::not_member(format!(
                 "`{user}` is not a member of org `{}`",
                 self.org_id()

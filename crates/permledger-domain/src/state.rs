@@ -39,8 +39,9 @@ pub struct Org {
     pub teams: BTreeMap<TeamId, Team>,
     pub inboxes: BTreeMap<InboxId, Inbox>,
     /// Hashed: the largest orgs hold a hundred thousand members, found by id on every command,
-    /// event and check; the views that list them sort what they list.
-    pub members: Hashed<UserId, Member>,
+    /// event and check; the views that list them sort what they list. Each member is boxed, so
+    /// that growing the table moves a pointer per member instead of the whole member.
+    pub members: Hashed<UserId, Box<Member>>,
     pub masks: ScopedMap<VecMap<Pattern, Seq>>,
     pub invites: BTreeMap<InviteId, Invite>,
     pub links: BTreeMap<LinkId, InviteLink>,
@@ -404,7 +405,7 @@ impl State {
             let mut members = Hashed::default();
             members.insert(
                 e.owner.clone(),
-                Member::new(e.owner_role.clone(), false, meta.seq),
+                Box::new(Member::new(e.owner_role.clone(), false, meta.seq)),
             );
             self.orgs.insert(
                 meta.org.clone(),
@@ -586,8 +587,10 @@ fn apply_to_org(org: &mut Org, event: &Event) {
                     l.uses = l.uses.saturating_add(1);
                 }
             }
-            org.members
-                .insert(e.user.clone(), Member::new(e.role.clone(), e.guest, seq));
+            org.members.insert(
+                e.user.clone(),
+                Box::new(Member::new(e.role.clone(), e.guest, seq)),
+            );
         }
         EventPayload::RoleAssigned(e) => {
             if let Some(m) = org.members.get_mut(&e.user) {

@@ -53,7 +53,8 @@ pub struct OrgHistory {
     /// large the org; the few views that list them in id order sort what they list.
     pub teams: Hashed<TeamId, Hist<Team>>,
     pub inboxes: Hashed<InboxId, Hist<Inbox>>,
-    pub members: Hashed<UserId, MemberHist>,
+    /// Boxed, as in the live state: growing the table moves a pointer per member.
+    pub members: Hashed<UserId, Box<MemberHist>>,
     pub masks: ScopedMap<VecMap<Pattern, Hist<Seq>>>,
     pub invites: BTreeMap<InviteId, Hist<Invite>>,
     pub links: BTreeMap<LinkId, Hist<InviteLink>>,
@@ -316,13 +317,9 @@ impl OrgHistory {
 
     fn sync_member(&mut self, org: &Org, user: &UserId, seq: Seq) {
         let live = org.members.get(user);
-        if !self.members.contains_key(user) {
-            self.members.insert(user.clone(), MemberHist::default());
-        }
-        let Some(h) = self.members.get_mut(user) else {
-            return;
-        };
-        h.core.record(seq, live.map(core_of).as_ref());
+        // One probe; cloning an id of up to 24 bytes for the entry is a copy, not an allocation.
+        let h = self.members.entry(user.clone()).or_default();
+        h.core.record(seq, live.map(|m| core_of(m)).as_ref());
         sync_scoped(&mut h.roles, live.map(|m| &m.roles), seq);
         sync_scoped_maps(&mut h.grants, live.map(|m| &m.grants), seq);
     }
@@ -401,14 +398,14 @@ impl<'a> OrgAt<'a> {
                 let core = m.core.at(n)?;
                 Some((
                     u.clone(),
-                    Member {
+                    Box::new(Member {
                         status: core.status,
                         status_seq: core.status_seq,
                         guest: core.guest,
                         joined_seq: core.joined_seq,
                         roles: scoped_at(&m.roles, n),
                         grants: scoped_maps_at(&m.grants, n),
-                    },
+                    }),
                 ))
             })
             .collect();
