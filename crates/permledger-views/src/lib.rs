@@ -160,6 +160,12 @@ impl Views {
         }
     }
 
+    /// Whether `check` answers for the org from its check index (false for an unknown org, and
+    /// during a rebuild until `index_checks`), rather than through the rule over the live state.
+    pub fn indexes_checks(&self, org: &OrgId) -> bool {
+        self.checks.contains_key(org)
+    }
+
     /// Resolves a moment. `now` judges expiries at the present.
     pub fn moment(&self, at: Option<&At>, now: Timestamp) -> Result<Moment, MomentError> {
         let head = self.seq();

@@ -267,3 +267,104 @@ fn moments_by_time_take_every_event_recorded_by_then() {
     let org = views.org_at(&acme(), before.seq).unwrap();
     assert!(!org.team_exists(&"support".parse().unwrap()));
 }
+
+/// A rebuild defers the check indexes and builds them at its end, the orgs shared out among the
+/// cores: every org, large or small, answers as it does when followed event by event.
+#[test]
+fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
+    let mut l = TestLedger::from_story(&[]);
+    let orgs = ["big", "mid", "one", "two", "three"];
+    for (n, org) in orgs.iter().enumerate() {
+        let o = format!(r#""org":"{org}""#);
+        let owner = format!("owner-{org}");
+        l.run(
+            &owner,
+            &format!(r#"{{"type":"create_org",{o},"preset":"teaminbox"}}"#),
+        )
+        .unwrap();
+        l.run(
+            &owner,
+            &format!(r#"{{"type":"create_team",{o},"team":"support"}}"#),
+        )
+        .unwrap();
+        l.run(
+            &owner,
+            &format!(r#"{{"type":"create_inbox",{o},"inbox":"line1","team":"support"}}"#),
+        )
+        .unwrap();
+        // Sizes far apart, so that the shares differ: 40, 12, then a handful.
+        let members = [40, 12, 3, 2, 1][n];
+        for i in 0..members {
+            let user = format!("u{i}");
+            l.run(
+                &owner,
+                &format!(
+                    r#"{{"type":"invite","org":"{org}","invite":"i{i}","email":"{user}@x.test"}}"#
+                ),
+            )
+            .unwrap();
+            l.run(
+                &user,
+                &format!(r#"{{"type":"accept_invite",{o},"invite":"i{i}"}}"#),
+            )
+            .unwrap();
+            let (scope, role) = match i % 3 {
+                0 => ("team:support", "team_member"),
+                1 => ("inbox:line1", "inbox_observer"),
+                _ => ("org", "org_moderator"),
+            };
+            l.run(
+                &owner,
+                &format!(r#"{{"type":"assign_role",{o},"user":"{user}","scope":"{scope}","role":"{role}"}}"#),
+            )
+            .unwrap();
+        }
+    }
+    let mut followed = Views::new();
+    let mut rebuilt = Views::for_rebuild(l.events.len());
+    for e in &l.events {
+        followed.apply(e);
+        rebuilt.apply(e);
+    }
+    assert!(!rebuilt.indexes_checks(&OrgId::new("big").unwrap()));
+    rebuilt.index_checks();
+    let at = l.events.last().unwrap().meta.recorded_at;
+    let perms: Vec<PermissionKey> = PERMS
+        .iter()
+        .map(|p| PermissionKey::new(*p).unwrap())
+        .collect();
+    let scopes: Vec<Scope> = ["org", "team:support", "inbox:line1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let mut allowed = 0;
+    for org in orgs {
+        let org = OrgId::new(org).unwrap();
+        assert!(rebuilt.indexes_checks(&org), "{org} has no check index");
+        let users = (0..40)
+            .map(|i| format!("u{i}"))
+            .chain([format!("owner-{org}"), "nobody".into()]);
+        for u in users {
+            let u = UserId::new(u).unwrap();
+            for s in &scopes {
+                for p in &perms {
+                    let answer = rebuilt.check(&org, &u, p, s, at);
+                    assert_eq!(
+                        answer,
+                        followed.check(&org, &u, p, s, at),
+                        "{org} {u} {p} {s}"
+                    );
+                    assert_eq!(
+                        answer,
+                        check::check(rebuilt.live.org(&org).unwrap(), &u, p, s, at)
+                    );
+                    allowed += usize::from(answer);
+                }
+            }
+        }
+    }
+    assert!(
+        allowed > 100,
+        "the story grants something to check: {allowed}"
+    );
+}
