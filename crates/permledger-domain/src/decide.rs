@@ -365,7 +365,7 @@ impl<'a> Decider<'a> {
 
     fn role_escalation(&self, role: &RoleId, scope: &Scope) -> Result<(), Rejection> {
         let r = self.role(role)?;
-        self.no_escalation(&r.effective, scope, &format!("role `{role}`"))
+        self.no_escalation(r.effective.iter(), scope, &format!("role `{role}`"))
     }
 
     // ---- the user concerned ----

@@ -323,7 +323,7 @@ impl CheckIndex {
                 }
             };
             let mut bits = Bits::default();
-            for key in &role.effective {
+            for key in role.effective.iter() {
                 if let Some(p) = self.perms.get(key) {
                     bits.set(p.n);
                 }

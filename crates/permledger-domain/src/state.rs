@@ -2,6 +2,7 @@
 //! invites. `State::apply` is the only way it changes, and it never fails: events are facts.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::catalog::{is_billing, Catalog, Pattern, PermissionDef, PermissionKey};
 use crate::command::{InviteAssignment, InviteGrant, PresetName};
@@ -51,10 +52,12 @@ pub struct Org {
 pub struct Role {
     pub name: String,
     pub kind: ScopeKind,
-    pub patterns: BTreeSet<Pattern>,
+    /// Shared, as `effective`: the history records the role after every change, and a copy of
+    /// the role then copies two pointers, not two trees (every org starts with its preset's roles).
+    pub patterns: Arc<BTreeSet<Pattern>>,
     /// The catalog keys the patterns reach, limited to the role's kind and the kinds below it and
     /// never billing. Recomputed whenever the role or the catalog changes.
-    pub effective: BTreeSet<PermissionKey>,
+    pub effective: Arc<BTreeSet<PermissionKey>>,
     /// The event that last defined or changed the role.
     pub seq: Seq,
 }
@@ -240,8 +243,8 @@ impl Role {
         let mut role = Role {
             name: def.name.clone(),
             kind: def.kind,
-            patterns: def.permissions.iter().cloned().collect(),
-            effective: BTreeSet::new(),
+            patterns: Arc::new(def.permissions.iter().cloned().collect()),
+            effective: Arc::default(),
             seq,
         };
         role.recompute(catalog);
@@ -249,7 +252,11 @@ impl Role {
     }
 
     pub fn recompute(&mut self, catalog: &Catalog) {
-        self.effective = effective_permissions(self.kind, self.patterns.iter(), catalog);
+        let effective = effective_permissions(self.kind, self.patterns.iter(), catalog);
+        // A catalog change recomputes every role; most keep what they had, and their sharing.
+        if *self.effective != effective {
+            self.effective = Arc::new(effective);
+        }
     }
 }
 
@@ -457,10 +464,11 @@ fn apply_to_org(org: &mut Org, event: &Event) {
         }
         EventPayload::RoleChanged(e) => {
             if let Some(role) = org.roles.get_mut(&e.role) {
+                let patterns = Arc::make_mut(&mut role.patterns);
                 for p in &e.removed {
-                    role.patterns.remove(p);
+                    patterns.remove(p);
                 }
-                role.patterns.extend(e.added.iter().cloned());
+                patterns.extend(e.added.iter().cloned());
                 role.seq = seq;
                 role.recompute(&org.catalog);
             }

@@ -258,7 +258,7 @@ fn before_value(payload: &EventPayload, b: &OrgAt<'_>) -> Value {
     let n = b.position();
     let role_json = |r: &permledger_domain::RoleId| {
         h.roles.get(r).and_then(|x| x.at(n)).map_or(Value::Null, |role| {
-            json!({"role": r, "name": role.name, "kind": role.kind, "permissions": role.patterns})
+            json!({"role": r, "name": role.name, "kind": role.kind, "permissions": &*role.patterns})
         })
     };
     let assignment = |u: &UserId, s: &Scope| {
