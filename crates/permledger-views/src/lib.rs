@@ -74,10 +74,13 @@ impl Views {
     /// orgs are shared out by size among the machine's cores (the largest org alone can be a
     /// third of the members), each index built on one thread.
     pub fn index_checks(&mut self) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
         orgs.sort_unstable_by_key(|(_, org)| std::cmp::Reverse(org.members.len()));
-        let mut shares: Vec<(usize, Vec<(&OrgId, &Org)>)> = vec![(0, Vec::new()); cores.max(1)];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(orgs.len())
+            .max(1);
+        let mut shares: Vec<(usize, Vec<(&OrgId, &Org)>)> = vec![(0, Vec::new()); threads];
         for (id, org) in orgs {
             if let Some(lightest) = shares.iter_mut().min_by_key(|(load, _)| *load) {
                 lightest.0 += org.members.len() + 1;
