@@ -70,3 +70,49 @@ fn a_temporary_log_removes_its_folder() {
     drop(log);
     assert!(!path.exists());
 }
+
+/// Changes made to the folder behind the log's back, as a scan finds them.
+fn tamper_with(dir: &std::path::Path, change: impl FnOnce(&rocksdb::DB, &rocksdb::ColumnFamily)) {
+    let opts = rocksdb::Options::default();
+    let cfs = rocksdb::DB::list_cf(&opts, dir).unwrap();
+    let db = rocksdb::DB::open_cf(&opts, dir, cfs).unwrap();
+    change(&db, db.cf_handle(cf::EVENTS).unwrap());
+}
+
+#[test]
+fn the_verifier_scanning_the_folder_names_a_vanished_event() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(filled(dir.path(), 3));
+    tamper_with(dir.path(), |db, events| {
+        db.delete_cf(events, 5u64.to_be_bytes()).unwrap()
+    });
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(
+        permledger_log::verify(&log, None, |_| {}).unwrap(),
+        Err(permledger_log::Tamper::Missing { seq: 5 })
+    );
+}
+
+#[test]
+fn a_stored_value_shorter_than_its_link_is_corruption_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(filled(dir.path(), 3));
+    tamper_with(dir.path(), |db, events| {
+        db.put_cf(events, 6u64.to_be_bytes(), [0u8; 31]).unwrap()
+    });
+    let log = RocksLog::open(dir.path()).unwrap();
+    let mut lent = Vec::new();
+    let scanned = log.scan(1, &mut |seq, _, _| {
+        lent.push(seq);
+        true
+    });
+    assert_eq!(lent, vec![1, 2, 3, 4, 5], "the records before it are lent");
+    assert!(
+        matches!(scanned, Err(LogError::Corruption { seq: 6, .. })),
+        "{scanned:?}"
+    );
+    assert!(matches!(
+        permledger_log::verify(&log, None, |_| {}),
+        Err(LogError::Corruption { seq: 6, .. })
+    ));
+}
