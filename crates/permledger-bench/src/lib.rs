@@ -200,11 +200,20 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         .tempdir_in(&opts.dir)
         .map_err(fail("work folder"))?;
 
-    say("RocksDB alone: synced batches of 256 small values");
-    let (raw_n, raw_d) =
-        permledger_rocks::raw::synced_batches(&work.path().join("raw"), 256, 100, opts.write_time)
-            .map_err(fail("raw synced batches"))?;
-    let raw = per_s(raw_n, raw_d);
+    let mut synced = |folder: &str, per_batch: usize| -> Result<f64, BenchError> {
+        say(&format!(
+            "RocksDB alone: synced batches of {per_batch} small values"
+        ));
+        let (n, d) = permledger_rocks::raw::synced_batches(
+            &work.path().join(folder),
+            per_batch,
+            100,
+            opts.write_time,
+        )
+        .map_err(fail("raw synced batches"))?;
+        Ok(per_s(n, d))
+    };
+    let raw = synced("raw", 256)?;
     r.add(
         "raw_synced_batch_events_per_s",
         raw,
@@ -212,18 +221,7 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         "the disk's limit: RocksDB alone, synced WriteBatch of 256 x 100 B",
     );
     // What one sync can carry from the submitters below: each has one command in flight.
-    say(&format!(
-        "RocksDB alone: synced batches of {} small values",
-        opts.submitters
-    ));
-    let (group_n, group_d) = permledger_rocks::raw::synced_batches(
-        &work.path().join("raw-group"),
-        opts.submitters,
-        100,
-        opts.write_time,
-    )
-    .map_err(fail("raw synced batches"))?;
-    let raw_group = per_s(group_n, group_d);
+    let raw_group = synced("raw-group", opts.submitters)?;
     r.add(
         "raw_synced_group_events_per_s",
         raw_group,
