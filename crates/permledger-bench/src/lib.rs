@@ -238,14 +238,15 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         opts.submitters,
         opts.write_time,
     )?;
+    let appended = per_s(a.events, a.elapsed);
     r.add(
         "append_events_per_s",
-        per_s(a.events, a.elapsed),
+        appended,
         "events/s",
         format!(
             "target >= 1/4 of raw ({}); {:.2} of raw synced groups; every command acknowledged once durable",
             group(raw / 4.0),
-            per_s(a.events, a.elapsed) / raw_group.max(1.0)
+            appended / raw_group.max(1.0)
         ),
     );
     r.add(

@@ -95,9 +95,9 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` records from `from` on, in sequence order.
     fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError>;
     /// Lends every stored record from `from` on to `visit`, in sequence order, until `visit`
-    /// answers false or the log ends. Nothing is copied out: a reader that decodes the bytes (a
-    /// rebuild, a verifier) needs no buffer of its own. Implementations that hold their records
-    /// in memory or read them in pages may keep this default.
+    /// answers false or the log ends: a reader that decodes the bytes (a rebuild, a verifier)
+    /// needs no buffer of its own. This default reads pages through `read`; a store that can
+    /// lend its bytes where they lie (`RocksLog`) overrides it.
     fn scan(
         &self,
         from: Seq,
