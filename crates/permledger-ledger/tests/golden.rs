@@ -252,10 +252,16 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
             line.seq
         );
         prev = hash;
-        events.push(
-            envelope::decode(&bytes)
-                .unwrap_or_else(|e| panic!("golden event {} no longer decodes: {e}", line.seq)),
+        let event = envelope::decode(&bytes)
+            .unwrap_or_else(|e| panic!("golden event {} no longer decodes: {e}", line.seq));
+        // And today's encoder writes v1's bytes for it, to the byte.
+        assert_eq!(
+            hex::encode(envelope::encode(&event).unwrap()),
+            line.bytes,
+            "golden event {} encodes differently today",
+            line.seq
         );
+        events.push(event);
     }
 
     // Every event type of v1 is in it.

@@ -44,16 +44,9 @@ pub enum CodecError {
     Encode(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct EnvelopeV1 {
-    event_type: String,
-    schema: u16,
-    meta: EventMeta,
-    payload: Vec<u8>,
-}
-
-/// `EnvelopeV1` as decoding reads it: the type name and the payload borrowed from the stored
-/// bytes (the same wire format: bincode writes a `Vec<u8>` as its length and its bytes).
+/// The envelope's fields, in their order on the wire. Encoding writes them from borrows (`seal`),
+/// decoding reads the type name and the payload in place: bincode frames neither a struct nor its
+/// fields, and writes a byte sequence as its length and its bytes.
 #[derive(Deserialize)]
 struct EnvelopeV1Ref<'a> {
     event_type: &'a str,
@@ -62,8 +55,21 @@ struct EnvelopeV1Ref<'a> {
     payload: &'a [u8],
 }
 
+/// Room for a typical payload, so that encoding one rarely grows its buffer.
+const PAYLOAD_ROOM: usize = 128;
+/// Room for the format byte, a type name, the schema and a typical meta.
+const HEADER_ROOM: usize = 160;
+
 fn payload_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| CodecError::Encode(e.to_string()))
+    let mut out = Vec::with_capacity(PAYLOAD_ROOM);
+    write(value, &mut out)?;
+    Ok(out)
+}
+
+fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, CONFIG)
+        .map(|_| ())
+        .map_err(|e| CodecError::Encode(e.to_string()))
 }
 
 /// Encodes an event into its stored bytes.
@@ -71,7 +77,7 @@ pub fn encode(event: &Event) -> Result<Vec<u8>, CodecError> {
     macro_rules! arm {
         ($variant:ident, $ty:ty, $name:literal) => {
             if let EventPayload::$variant(inner) = &event.payload {
-                return seal($name, payload_bytes(inner)?, &event.meta);
+                return seal($name, &payload_bytes(inner)?, &event.meta);
             }
         };
     }
@@ -81,16 +87,15 @@ pub fn encode(event: &Event) -> Result<Vec<u8>, CodecError> {
     ))
 }
 
-fn seal(event_type: &str, payload: Vec<u8>, meta: &EventMeta) -> Result<Vec<u8>, CodecError> {
-    let env = EnvelopeV1 {
-        event_type: event_type.to_string(),
-        schema: CURRENT_SCHEMA,
-        meta: meta.clone(),
-        payload,
-    };
-    let mut out = vec![ENVELOPE_FORMAT];
-    bincode::serde::encode_into_std_write(&env, &mut out, CONFIG)
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
+/// The format byte, then the envelope's fields from borrows: the type name, the schema, the meta,
+/// and the payload as its length and its bytes, copied at once (serde would hand bincode a byte
+/// at a time). The golden log pins these bytes.
+fn seal(event_type: &str, payload: &[u8], meta: &EventMeta) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(HEADER_ROOM + payload.len());
+    out.push(ENVELOPE_FORMAT);
+    write(&(event_type, CURRENT_SCHEMA, meta), &mut out)?;
+    write(&(payload.len() as u64), &mut out)?;
+    out.extend_from_slice(payload);
     Ok(out)
 }
 
