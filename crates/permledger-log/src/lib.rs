@@ -135,15 +135,16 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// Checks a group of commits against the head and the orgs' versions and links every event into
-/// the chain. Shared by every implementation so that they refuse the same things.
+/// the chain: answers each event's link, in order, and the new head. Shared by every
+/// implementation so that they refuse the same things.
 pub fn link_commits(
     head: Digest,
     mut org_version: impl FnMut(&OrgId) -> Result<u64, LogError>,
     commits: &[Commit],
-) -> Result<(Vec<Record>, Digest), LogError> {
+) -> Result<(Vec<Hash>, Digest), LogError> {
     let mut prev = head;
-    let mut records = Vec::with_capacity(commits.iter().map(|c| c.events.len()).sum());
-    let mut versions: std::collections::HashMap<&OrgId, u64> = std::collections::HashMap::new();
+    let mut links = Vec::with_capacity(commits.iter().map(|c| c.events.len()).sum());
+    let mut versions: permledger_domain::state::Hashed<&OrgId, u64> = Default::default();
     for c in commits {
         let current = match versions.get(&c.org) {
             Some(v) => *v,
@@ -175,14 +176,10 @@ pub fn link_commits(
             }
             v = e.org_version;
             let hash = chain::link(&prev.hash, e.seq, &e.bytes);
-            records.push(Record {
-                seq: e.seq,
-                hash,
-                bytes: e.bytes.clone(),
-            });
+            links.push(hash);
             prev = Digest { seq: e.seq, hash };
         }
         versions.insert(&c.org, v);
     }
-    Ok((records, prev))
+    Ok((links, prev))
 }

@@ -73,12 +73,12 @@ impl Inner {
 impl EventLog for MemoryLog {
     fn append(&self, commits: &[Commit]) -> Result<(), LogError> {
         let mut inner = self.lock()?;
-        let (records, head) = link_commits(
+        let (links, head) = link_commits(
             inner.head(),
             |org| Ok(inner.orgs.get(org).map_or(0, |v| v.len() as u64)),
             commits,
         )?;
-        let mut records = records.into_iter();
+        let mut links = links.into_iter();
         for c in commits {
             let seqs = inner.orgs.entry(c.org.clone()).or_default();
             seqs.extend(c.events.iter().map(|e| e.seq));
@@ -87,7 +87,12 @@ impl EventLog for MemoryLog {
                     .idempotency
                     .insert((c.org.clone(), key.clone()), *entry);
             }
-            inner.records.extend(records.by_ref().take(c.events.len()));
+            let records = c.events.iter().zip(links.by_ref()).map(|(e, hash)| Record {
+                seq: e.seq,
+                hash,
+                bytes: e.bytes.clone(),
+            });
+            inner.records.extend(records);
         }
         drop(inner);
         self.head.send_replace(head.seq);

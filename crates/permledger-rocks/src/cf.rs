@@ -3,22 +3,27 @@
 
 /// seq (u64 BE) -> link hash (32 bytes) ++ envelope bytes.
 pub const EVENTS: &str = "events";
-/// org id ++ 0x00 ++ org version (u64 BE) -> seq (u64 BE).
+/// org id ++ 0x00 ++ org version (u64 BE) -> seq (u64 BE). An org's last entry is its version.
 pub const ORG_INDEX: &str = "org_index";
-/// org id -> org version (u64 BE).
-pub const ORG_HEADS: &str = "org_heads";
 /// org id ++ 0x00 ++ idempotency key -> fingerprint (32) ++ first seq (u64 BE) ++ last seq (u64 BE).
 pub const IDEMPOTENCY: &str = "idempotency";
 /// Named values: `HEAD` and `LAYOUT`.
 pub const META: &str = "meta";
 
-pub const ALL: [&str; 5] = [EVENTS, ORG_INDEX, ORG_HEADS, IDEMPOTENCY, META];
+pub const ALL: [&str; 4] = [EVENTS, ORG_INDEX, IDEMPOTENCY, META];
+
+/// Layout 1 kept each org's version here too (org id -> org version, u64 BE), one more record
+/// per event in every synced batch; its index already says the same. Opening a layout 1 folder
+/// drops it.
+pub const RETIRED_ORG_HEADS: &str = "org_heads";
 
 /// meta key: last seq (u64 BE) ++ its link hash (32), written in every commit's batch.
 pub const HEAD: &[u8] = b"head";
 /// meta key: the layout version of this folder (u32 BE).
 pub const LAYOUT: &[u8] = b"layout";
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
+/// The older layout this build still opens, bringing it up to `LAYOUT_VERSION` as it does.
+pub const LAYOUT_WITH_ORG_HEADS: u32 = 1;
 
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

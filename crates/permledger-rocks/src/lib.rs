@@ -1,5 +1,5 @@
 //! The RocksDB event log: the log of record. One synced `WriteBatch` per group of commits holds the
-//! events, the org index and heads, the idempotency keys and the log head, so that a reader or a
+//! events, the org index, the idempotency keys and the log head, so that a reader or a
 //! restart sees either all of a group or none of it. A storage error stops writes for good.
 
 pub mod cf;
@@ -33,7 +33,7 @@ struct WriterState {
     stopped: Option<String>,
     /// Each org's version as stored, learned on first use and kept by every write: an append
     /// then reads nothing before it writes.
-    versions: std::collections::HashMap<OrgId, u64>,
+    versions: permledger_domain::state::Hashed<OrgId, u64>,
 }
 
 fn io(e: rocksdb::Error) -> LogError {
@@ -70,14 +70,24 @@ impl RocksLog {
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
         opts.set_recycle_log_file_num(4);
-        let cfs = cf::ALL.iter().map(|name| {
-            let mut o = Options::default();
-            if *name == cf::EVENTS {
-                o.set_compression_type(DBCompressionType::Lz4);
-            }
-            ColumnFamilyDescriptor::new(*name, o)
-        });
-        let db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(io)?;
+        // A layout 1 folder still holds the retired column family, which must be opened to be dropped.
+        let retired = DB::list_cf(&Options::default(), &path)
+            .unwrap_or_default()
+            .iter()
+            .any(|name| name == cf::RETIRED_ORG_HEADS);
+        let cfs = cf::ALL
+            .iter()
+            .copied()
+            .chain(retired.then_some(cf::RETIRED_ORG_HEADS))
+            .map(|name| {
+                let mut o = Options::default();
+                if name == cf::EVENTS {
+                    o.set_compression_type(DBCompressionType::Lz4);
+                }
+                ColumnFamilyDescriptor::new(name, o)
+            });
+        let mut db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(io)?;
+        settle_layout(&mut db, &path)?;
         let log = RocksLog {
             db,
             _temp: None,
@@ -113,21 +123,6 @@ impl RocksLog {
     /// Reads the stored head and checks it against the last stored event.
     fn load_head(&self) -> Result<Digest, LogError> {
         let meta = self.cf(cf::META)?;
-        match self.db.get_cf(meta, cf::LAYOUT).map_err(io)? {
-            None => {
-                self.db
-                    .put_cf(meta, cf::LAYOUT, cf::LAYOUT_VERSION.to_be_bytes())
-                    .map_err(io)?;
-            }
-            Some(v) if v.as_slice() == cf::LAYOUT_VERSION.to_be_bytes() => {}
-            Some(v) => {
-                return Err(LogError::Io(format!(
-                    "`{}` holds a log of layout {:?}, which this build cannot read",
-                    self.path.display(),
-                    v
-                )))
-            }
-        }
         let stored = match self.db.get_cf(meta, cf::HEAD).map_err(io)? {
             None => Digest {
                 seq: 0,
@@ -190,15 +185,17 @@ impl RocksLog {
         Ok((seq, Hash(*hash), bytes))
     }
 
+    /// The org's version as stored: the version in its last index entry (0 when it has none).
     fn stored_org_version(&self, org: &OrgId) -> Result<u64, LogError> {
-        match self
-            .db
-            .get_cf(self.cf(cf::ORG_HEADS)?, org.as_str().as_bytes())
-            .map_err(io)?
-        {
-            None => Ok(0),
-            Some(v) => cf::u64_at(&v, 0)
-                .ok_or_else(|| corrupt(0, format!("the head of org `{org}` is malformed"))),
+        let mut it = self.db.raw_iterator_cf(self.cf(cf::ORG_INDEX)?);
+        it.seek_for_prev(cf::org_index_key(org.as_str(), u64::MAX));
+        let prefix = cf::org_index_key(org.as_str(), 0);
+        let prefix = &prefix[..prefix.len() - 8];
+        match it.key() {
+            Some(k) if k.starts_with(prefix) => cf::u64_at(k, prefix.len())
+                .filter(|_| k.len() == prefix.len() + 8)
+                .ok_or_else(|| corrupt(0, format!("an index key of org `{org}` is malformed"))),
+            _ => it.status().map(|()| 0).map_err(io),
         }
     }
 
@@ -206,9 +203,9 @@ impl RocksLog {
         &self,
         commits: &[Commit],
         head: Digest,
-        versions: &std::collections::HashMap<OrgId, u64>,
+        versions: &permledger_domain::state::Hashed<OrgId, u64>,
     ) -> Result<Digest, LogError> {
-        let (records, new_head) = link_commits(
+        let (links, new_head) = link_commits(
             head,
             |org| match versions.get(org) {
                 Some(v) => Ok(*v),
@@ -218,28 +215,20 @@ impl RocksLog {
         )?;
         let events = self.cf(cf::EVENTS)?;
         let index = self.cf(cf::ORG_INDEX)?;
-        let heads = self.cf(cf::ORG_HEADS)?;
         let idem = self.cf(cf::IDEMPOTENCY)?;
         let mut batch = WriteBatch::default();
         let mut value = Vec::new();
-        let mut records = records.iter();
+        let mut links = links.iter();
         for c in commits {
-            for (pending, r) in c.events.iter().zip(records.by_ref()) {
+            for (pending, hash) in c.events.iter().zip(links.by_ref()) {
                 value.clear();
-                value.extend_from_slice(&r.hash.0);
-                value.extend_from_slice(&r.bytes);
-                batch.put_cf(events, cf::seq_key(r.seq), &value);
+                value.extend_from_slice(&hash.0);
+                value.extend_from_slice(&pending.bytes);
+                batch.put_cf(events, cf::seq_key(pending.seq), &value);
                 batch.put_cf(
                     index,
                     cf::org_index_key(c.org.as_str(), pending.org_version),
-                    r.seq.to_be_bytes(),
-                );
-            }
-            if let Some(last) = c.events.last() {
-                batch.put_cf(
-                    heads,
-                    c.org.as_str().as_bytes(),
-                    last.org_version.to_be_bytes(),
+                    pending.seq.to_be_bytes(),
                 );
             }
             if let Some((key, entry)) = &c.idempotency {
@@ -259,6 +248,35 @@ impl RocksLog {
         self.db.write_opt(batch, &wo).map_err(io)?;
         Ok(new_head)
     }
+}
+
+/// Checks the folder's layout, bringing a layout 1 folder up to date: its org heads repeat what
+/// the org index says, so they are dropped. A folder of an unknown layout is refused untouched.
+fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
+    let meta = db
+        .cf_handle(cf::META)
+        .ok_or_else(|| LogError::Io(format!("column family `{}` is missing", cf::META)))?;
+    let layout = db.get_cf(meta, cf::LAYOUT).map_err(io)?;
+    let current = cf::LAYOUT_VERSION.to_be_bytes();
+    match layout {
+        Some(v) if v.as_slice() == current => return Ok(()),
+        None => {}
+        Some(v) if v.as_slice() == cf::LAYOUT_WITH_ORG_HEADS.to_be_bytes() => {}
+        Some(v) => {
+            return Err(LogError::Io(format!(
+                "`{}` holds a log of layout {:?}, which this build cannot read",
+                path.display(),
+                v
+            )))
+        }
+    }
+    if db.cf_handle(cf::RETIRED_ORG_HEADS).is_some() {
+        db.drop_cf(cf::RETIRED_ORG_HEADS).map_err(io)?;
+    }
+    let meta = db
+        .cf_handle(cf::META)
+        .ok_or_else(|| LogError::Io(format!("column family `{}` is missing", cf::META)))?;
+    db.put_cf(meta, cf::LAYOUT, current).map_err(io)
 }
 
 impl EventLog for RocksLog {

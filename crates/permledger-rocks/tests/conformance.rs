@@ -116,3 +116,98 @@ fn a_stored_value_shorter_than_its_link_is_corruption_at_its_position() {
         Err(LogError::Corruption { seq: 6, .. })
     ));
 }
+
+fn stored_layout(dir: &std::path::Path) -> (Vec<u8>, Vec<String>) {
+    let opts = rocksdb::Options::default();
+    let cfs = rocksdb::DB::list_cf(&opts, dir).unwrap();
+    let db = rocksdb::DB::open_cf(&opts, dir, &cfs).unwrap();
+    let layout = db
+        .get_cf(db.cf_handle(cf::META).unwrap(), cf::LAYOUT)
+        .unwrap()
+        .unwrap();
+    (layout, cfs)
+}
+
+#[test]
+fn a_layout_1_folder_opens_with_every_event_and_version_and_loses_its_org_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = permledger_domain::OrgId::new("acme").unwrap();
+    let records = {
+        let log = filled(dir.path(), 3);
+        log.append(&[next_commit(
+            &log,
+            &permledger_domain::OrgId::new("acme-2").unwrap(),
+            2,
+        )])
+        .unwrap();
+        log.read(1, 100).unwrap()
+    };
+    // What a build of layout 1 left: its layout number and a column family of org heads (here
+    // deliberately wrong, so that a version read from it would show).
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_missing_column_families(true);
+        let mut cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        cfs.push(cf::RETIRED_ORG_HEADS.to_string());
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
+        let heads = db.cf_handle(cf::RETIRED_ORG_HEADS).unwrap();
+        db.put_cf(heads, "acme", 99u64.to_be_bytes()).unwrap();
+        db.put_cf(
+            db.cf_handle(cf::META).unwrap(),
+            cf::LAYOUT,
+            cf::LAYOUT_WITH_ORG_HEADS.to_be_bytes(),
+        )
+        .unwrap();
+    }
+    {
+        let log = RocksLog::open(dir.path()).unwrap();
+        assert_eq!(log.read(1, 100).unwrap(), records);
+        assert_eq!(log.org_version(&acme).unwrap(), 12);
+        assert_eq!(log.read_org(&acme, 1, 100).unwrap().len(), 12);
+        log.append(&[next_commit(&log, &acme, 1)]).unwrap();
+        assert!(permledger_log::verify(&log, None, |_| {}).unwrap().is_ok());
+    }
+    let (layout, cfs) = stored_layout(dir.path());
+    assert_eq!(layout, cf::LAYOUT_VERSION.to_be_bytes());
+    assert!(!cfs.iter().any(|c| c == cf::RETIRED_ORG_HEADS), "{cfs:?}");
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(log.org_version(&acme).unwrap(), 13);
+}
+
+#[test]
+fn a_folder_of_an_unknown_layout_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(filled(dir.path(), 1));
+    tamper_with(dir.path(), |db, _| {
+        db.put_cf(db.cf_handle(cf::META).unwrap(), cf::LAYOUT, 7u32.to_be_bytes())
+            .unwrap()
+    });
+    match RocksLog::open(dir.path()) {
+        Err(LogError::Io(reason)) => assert!(reason.contains("cannot read"), "{reason}"),
+        Err(e) => panic!("expected a refusal naming the layout, got {e}"),
+        Ok(_) => panic!("a folder of layout 7 opened"),
+    }
+    assert_eq!(stored_layout(dir.path()).0, 7u32.to_be_bytes());
+}
+
+#[test]
+fn an_orgs_version_is_its_own_last_index_entry_not_a_neighbours() {
+    // "acme" sorts before "acme-2" and after "acm": each reads only its own entries.
+    let dir = tempfile::tempdir().unwrap();
+    let org = |s: &str| permledger_domain::OrgId::new(s).unwrap();
+    {
+        let log = RocksLog::open(dir.path()).unwrap();
+        log.append(&[next_commit(&log, &org("acme-2"), 5)]).unwrap();
+        log.append(&[next_commit(&log, &org("acm"), 2)]).unwrap();
+        log.append(&[next_commit(&log, &org("acme"), 3)]).unwrap();
+    }
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(log.org_version(&org("acm")).unwrap(), 2);
+    assert_eq!(log.org_version(&org("acme")).unwrap(), 3);
+    assert_eq!(log.org_version(&org("acme-2")).unwrap(), 5);
+    assert_eq!(log.org_version(&org("acme-3")).unwrap(), 0);
+    assert_eq!(log.org_version(&org("a")).unwrap(), 0);
+    // A fresh handle learns versions from the index before its first write to an org.
+    log.append(&[next_commit(&log, &org("acme"), 1)]).unwrap();
+    assert_eq!(log.org_version(&org("acme")).unwrap(), 4);
+}
