@@ -18,6 +18,9 @@ use rocksdb::{
 };
 use tokio::sync::watch;
 
+/// How many of RocksDB's diagnostic logs (`LOG`, `LOG.old.*`) a folder keeps.
+pub const INFO_LOGS_KEPT: usize = 5;
+
 pub struct RocksLog {
     db: DB,
     /// For `temporary()`: the folder, removed once the database (declared first) is closed.
@@ -70,6 +73,11 @@ impl RocksLog {
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
         opts.set_recycle_log_file_num(4);
+        // RocksDB's own diagnostic log starts afresh at every open and keeps the old ones (1,000
+        // by default): a folder opened by every command would fill with them. Keep the last few,
+        // none larger than a few megabytes.
+        opts.set_keep_log_file_num(INFO_LOGS_KEPT);
+        opts.set_max_log_file_size(4 << 20);
         // A layout 1 folder still holds the retired column family, which must be opened to be dropped.
         let retired = DB::list_cf(&Options::default(), &path)
             .unwrap_or_default()

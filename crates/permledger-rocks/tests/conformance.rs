@@ -179,8 +179,12 @@ fn a_folder_of_an_unknown_layout_is_refused_and_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     drop(filled(dir.path(), 1));
     tamper_with(dir.path(), |db, _| {
-        db.put_cf(db.cf_handle(cf::META).unwrap(), cf::LAYOUT, 7u32.to_be_bytes())
-            .unwrap()
+        db.put_cf(
+            db.cf_handle(cf::META).unwrap(),
+            cf::LAYOUT,
+            7u32.to_be_bytes(),
+        )
+        .unwrap()
     });
     match RocksLog::open(dir.path()) {
         Err(LogError::Io(reason)) => assert!(reason.contains("cannot read"), "{reason}"),
@@ -210,4 +214,27 @@ fn an_orgs_version_is_its_own_last_index_entry_not_a_neighbours() {
     // A fresh handle learns versions from the index before its first write to an org.
     log.append(&[next_commit(&log, &org("acme"), 1)]).unwrap();
     assert_eq!(log.org_version(&org("acme")).unwrap(), 4);
+}
+
+#[test]
+fn a_folder_opened_again_and_again_keeps_only_a_few_diagnostic_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..(permledger_rocks::INFO_LOGS_KEPT + 6) {
+        drop(filled(dir.path(), 1));
+    }
+    let logs = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("LOG"))
+        .count();
+    assert!(
+        (1..=permledger_rocks::INFO_LOGS_KEPT).contains(&logs),
+        "{logs} diagnostic logs after {} opens",
+        permledger_rocks::INFO_LOGS_KEPT + 6
+    );
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(
+        log.head().unwrap().seq,
+        4 * (permledger_rocks::INFO_LOGS_KEPT as u64 + 6)
+    );
 }
