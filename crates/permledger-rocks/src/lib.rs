@@ -271,11 +271,17 @@ fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
         None => {}
         Some(v) if v.as_slice() == cf::LAYOUT_WITH_ORG_HEADS.to_be_bytes() => {}
         Some(v) => {
+            let layout = match <[u8; 4]>::try_from(v.as_slice()) {
+                Ok(b) => u32::from_be_bytes(b).to_string(),
+                Err(_) => format!("{v:?}"),
+            };
             return Err(LogError::Io(format!(
-                "`{}` holds a log of layout {:?}, which this build cannot read",
+                "`{}` holds a log of layout {layout}, which this build cannot read (it reads \
+                 layouts {} and {}; a newer permledger wrote it?)",
                 path.display(),
-                v
-            )))
+                cf::LAYOUT_WITH_ORG_HEADS,
+                cf::LAYOUT_VERSION
+            )));
         }
     }
     if db.cf_handle(cf::RETIRED_ORG_HEADS).is_some() {
