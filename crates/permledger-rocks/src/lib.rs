@@ -259,7 +259,8 @@ impl RocksLog {
 }
 
 /// Checks the folder's layout, bringing a layout 1 folder up to date: its org heads repeat what
-/// the org index says, so they are dropped. A folder of an unknown layout is refused untouched.
+/// the org index says, so they are dropped. A folder of an unknown layout is refused, its layout
+/// mark and data left as they are.
 fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
     let meta = db
         .cf_handle(cf::META)
