@@ -32,6 +32,9 @@ pub struct Options {
     /// Checks timed one by one (present), and at past moments.
     pub checks: usize,
     pub asof_checks: usize,
+    /// How many times the raw scan and the rebuild each run, in turn: their figures are the
+    /// medians, so that one slow moment of this machine does not make the figure.
+    pub rounds: usize,
     /// Concurrent submitters of the append stage, and connections of the HTTP client.
     pub submitters: usize,
     pub connections: usize,
@@ -48,6 +51,7 @@ impl Options {
             http_time: Duration::from_secs(4),
             checks: 200_000,
             asof_checks: 20_000,
+            rounds: 3,
             submitters: 64,
             connections: 16,
             dir,
@@ -187,6 +191,17 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// The middle value (the mean of the two middle ones for an even count; 0 for none).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 fn per_s(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
@@ -232,7 +247,10 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         ),
     );
 
-    say("permledger: appending from 64 concurrent submitters");
+    say(&format!(
+        "permledger: appending from {} concurrent submitters",
+        opts.submitters
+    ));
     let a = append::run(
         &work.path().join("append"),
         opts.submitters,
@@ -299,52 +317,73 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         summary
     };
 
-    say("RocksDB alone: scanning the log's stored bytes");
+    say(&format!(
+        "RocksDB alone scanning the log's stored bytes, then rebuilding every projection from \
+         them, {} times in turn",
+        opts.rounds.max(1)
+    ));
     let log = Arc::new(RocksLog::open(&log_dir).map_err(fail("reopen"))?);
     // Once to warm the page cache as the rebuild will find it, then measured.
     log.raw_scan().map_err(fail("raw scan"))?;
-    let started = Instant::now();
-    let (scanned, bytes) = log.raw_scan().map_err(fail("raw scan"))?;
-    let scan_d = started.elapsed();
-    let raw_scan = per_s(scanned, scan_d);
+    let (mut scans, mut rebuilds) = (Vec::new(), Vec::new());
+    let (mut bytes, mut events, mut memory) = (0, 0, None);
+    for round in 0..opts.rounds.max(1) {
+        let started = Instant::now();
+        let (scanned, b) = log.raw_scan().map_err(fail("raw scan"))?;
+        scans.push(per_s(scanned, started.elapsed()));
+        bytes = b;
+        let before = resident_bytes();
+        let started = Instant::now();
+        let views = permledger_ledger::replay(&*log, |_, _| {}).map_err(fail("rebuild"))?;
+        rebuilds.push(started.elapsed());
+        // The first rebuild grows the process from its size before any projection existed.
+        if round == 0 {
+            memory = before
+                .zip(resident_bytes())
+                .map(|(b, a)| (a.saturating_sub(b), reads::live_facts(&views)));
+        }
+        events = views.seq();
+        drop(views);
+    }
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("median of {}, {}-{}", v.len(), group(lo), group(hi))
+    };
+    let raw_scan = median(&scans);
     r.add(
         "raw_scan_events_per_s",
         raw_scan,
         "events/s",
         format!(
-            "the read limit: RocksDB iterating {} MB of stored events",
-            group(bytes as f64 / 1e6)
+            "the read limit: RocksDB iterating {} MB of stored events ({})",
+            group(bytes as f64 / 1e6),
+            spread(&scans)
         ),
     );
-
-    say("rebuilding every projection from the log");
-    let before = resident_bytes();
-    let started = Instant::now();
-    let views = permledger_ledger::replay(&*log, |_, _| {}).map_err(fail("rebuild"))?;
-    let rebuild_d = started.elapsed();
-    let after = resident_bytes();
-    let events = views.seq();
-    let held = reads::live_facts(&views);
-    drop(views);
+    let rates: Vec<f64> = rebuilds.iter().map(|d| per_s(events, *d)).collect();
+    let replay_ms: Vec<f64> = rebuilds.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     r.add(
         "rebuild_events_per_s",
-        per_s(events, rebuild_d),
+        median(&rates),
         "events/s",
         format!(
-            "target >= 1,000,000 and >= 1/3 of raw scan ({})",
-            group(raw_scan / 3.0)
+            "target >= 1,000,000 and >= 1/3 of raw scan ({}); {}",
+            group(raw_scan / 3.0),
+            spread(&rates)
         ),
     );
     r.add(
         "full_replay_ms",
-        rebuild_d.as_secs_f64() * 1000.0,
+        median(&replay_ms),
         "ms",
         "answering a past question by replaying everything",
     );
-    if let (Some(b), Some(a)) = (before, after) {
+    if let Some((grown, held)) = memory {
         r.add(
             "projection_bytes_per_grant",
-            a.saturating_sub(b) as f64 / held.max(1) as f64,
+            grown as f64 / held.max(1) as f64,
             "bytes",
             format!(
                 "target < 1,000; resident memory of the projections / {} live assignments and grants",
@@ -471,6 +510,9 @@ mod tests {
         assert_eq!(quantile(&s, 0.5), 51.0);
         assert_eq!(quantile(&s, 0.99), 99.0);
         assert_eq!(quantile(&[], 0.99), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]
