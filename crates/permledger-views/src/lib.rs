@@ -70,10 +70,28 @@ impl Views {
         v
     }
 
-    /// Builds every org's check index from the live state, and follows events from now on. The
-    /// orgs are shared out by size among the machine's cores (the largest org alone can be a
-    /// third of the members), each index built on one thread.
+    /// Builds every org's check index from the live state, and follows events from now on, each
+    /// org's index built on one of the machine's cores (`map_orgs`).
     pub fn index_checks(&mut self) {
+        self.checks = self
+            .map_orgs(|_, org| CheckIndex::build(org))
+            .into_iter()
+            .collect();
+        self.checks_deferred = false;
+    }
+
+    /// A copy of the live state (the writer's own, at a restart), its orgs copied on every core.
+    pub fn copy_live(&self) -> State {
+        State {
+            orgs: self.map_orgs(|_, org| org.clone()).into_iter().collect(),
+            seq: self.live.seq,
+            last_time: self.live.last_time,
+        }
+    }
+
+    /// `f` of every live org, the orgs shared out by size among the machine's cores (the largest
+    /// org alone can be a third of the members), no more threads than orgs.
+    pub fn map_orgs<R: Send>(&self, f: impl Fn(&OrgId, &Org) -> R + Sync) -> Vec<(OrgId, R)> {
         let mut orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
         orgs.sort_unstable_by_key(|(_, org)| std::cmp::Reverse(org.members.len()));
         let threads = std::thread::available_parallelism()
@@ -87,28 +105,29 @@ impl Views {
                 lightest.1.push((id, org));
             }
         }
-        let build = |share: Vec<(&OrgId, &Org)>| -> Vec<(OrgId, CheckIndex)> {
+        let f = &f;
+        let work = move |share: Vec<(&OrgId, &Org)>| -> Vec<(OrgId, R)> {
             share
                 .into_iter()
-                .map(|(id, org)| (id.clone(), CheckIndex::build(org)))
+                .map(|(id, org)| (id.clone(), f(id, org)))
                 .collect()
         };
-        let built: Vec<Vec<(OrgId, CheckIndex)>> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let mut shares = shares.into_iter().map(|(_, share)| share);
             let first = shares.next().unwrap_or_default();
             let others: Vec<_> = shares
-                .map(|share| scope.spawn(move || build(share)))
+                .map(|share| scope.spawn(move || work(share)))
                 .collect();
-            let mut built = vec![build(first)];
-            // A builder that panicked re-raises here, as the same work on this thread would.
-            built.extend(others.into_iter().map(|h| match h.join() {
-                Ok(b) => b,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }));
-            built
-        });
-        self.checks = built.into_iter().flatten().collect();
-        self.checks_deferred = false;
+            let mut done = work(first);
+            // A thread that panicked re-raises here, as the same work on this thread would.
+            for h in others {
+                match h.join() {
+                    Ok(d) => done.extend(d),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            done
+        })
     }
 
     /// The last position folded in.

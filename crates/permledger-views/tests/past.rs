@@ -268,13 +268,12 @@ fn moments_by_time_take_every_event_recorded_by_then() {
     assert!(!org.team_exists(&"support".parse().unwrap()));
 }
 
-/// A rebuild defers the check indexes and builds them at its end, the orgs shared out among the
-/// cores: every org, large or small, answers as it does when followed event by event.
-#[test]
-fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
+const FIVE_ORGS: [&str; 5] = ["big", "mid", "one", "two", "three"];
+
+/// Five orgs of sizes far apart, so that sharing them out among threads gives unequal shares.
+fn five_orgs_of_different_sizes() -> TestLedger {
     let mut l = TestLedger::from_story(&[]);
-    let orgs = ["big", "mid", "one", "two", "three"];
-    for (n, org) in orgs.iter().enumerate() {
+    for (n, org) in FIVE_ORGS.iter().enumerate() {
         let o = format!(r#""org":"{org}""#);
         let owner = format!("owner-{org}");
         l.run(
@@ -320,6 +319,14 @@ fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
             .unwrap();
         }
     }
+    l
+}
+
+/// A rebuild defers the check indexes and builds them at its end, the orgs shared out among the
+/// cores: every org, large or small, answers as it does when followed event by event.
+#[test]
+fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
+    let l = five_orgs_of_different_sizes();
     let mut followed = Views::new();
     let mut rebuilt = Views::for_rebuild(l.events.len());
     for e in &l.events {
@@ -338,7 +345,7 @@ fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
         .map(|s| s.parse().unwrap())
         .collect();
     let mut allowed = 0;
-    for org in orgs {
+    for org in FIVE_ORGS {
         let org = OrgId::new(org).unwrap();
         assert!(rebuilt.indexes_checks(&org), "{org} has no check index");
         let users = (0..40)
@@ -367,4 +374,27 @@ fn a_rebuilt_check_index_answers_as_one_followed_event_by_event() {
         allowed > 100,
         "the story grants something to check: {allowed}"
     );
+}
+
+#[test]
+fn the_live_state_copied_on_every_core_equals_it_and_each_org_is_worked_once() {
+    let l = five_orgs_of_different_sizes();
+    let mut views = Views::for_rebuild(l.events.len());
+    for e in &l.events {
+        views.apply(e);
+    }
+    assert_eq!(views.copy_live(), views.live);
+    let mut seen: Vec<String> = views
+        .map_orgs(|id, org| {
+            assert_eq!(id, &org.id);
+            id.to_string()
+        })
+        .into_iter()
+        .map(|(id, mapped)| {
+            assert_eq!(id.to_string(), mapped);
+            mapped
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["big", "mid", "one", "three", "two"]);
 }
