@@ -39,6 +39,12 @@ struct WriterState {
     versions: permledger_domain::state::Hashed<OrgId, u64>,
 }
 
+/// A column family of `db`, or the error naming the one that is missing.
+fn handle<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LogError> {
+    db.cf_handle(name)
+        .ok_or_else(|| LogError::Io(format!("column family `{name}` is missing")))
+}
+
 fn io(e: rocksdb::Error) -> LogError {
     LogError::Io(e.to_string())
 }
@@ -123,9 +129,7 @@ impl RocksLog {
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, LogError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| LogError::Io(format!("column family `{name}` is missing")))
+        handle(&self.db, name)
     }
 
     /// Reads the stored head and checks it against the last stored event.
@@ -262,10 +266,7 @@ impl RocksLog {
 /// the org index says, so they are dropped. A folder of an unknown layout is refused, its layout
 /// mark and data left as they are.
 fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
-    let meta = db
-        .cf_handle(cf::META)
-        .ok_or_else(|| LogError::Io(format!("column family `{}` is missing", cf::META)))?;
-    let layout = db.get_cf(meta, cf::LAYOUT).map_err(io)?;
+    let layout = db.get_cf(handle(db, cf::META)?, cf::LAYOUT).map_err(io)?;
     let current = cf::LAYOUT_VERSION.to_be_bytes();
     match layout {
         Some(v) if v.as_slice() == current => return Ok(()),
@@ -288,10 +289,8 @@ fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
     if db.cf_handle(cf::RETIRED_ORG_HEADS).is_some() {
         db.drop_cf(cf::RETIRED_ORG_HEADS).map_err(io)?;
     }
-    let meta = db
-        .cf_handle(cf::META)
-        .ok_or_else(|| LogError::Io(format!("column family `{}` is missing", cf::META)))?;
-    db.put_cf(meta, cf::LAYOUT, current).map_err(io)
+    db.put_cf(handle(db, cf::META)?, cf::LAYOUT, current)
+        .map_err(io)
 }
 
 impl EventLog for RocksLog {
