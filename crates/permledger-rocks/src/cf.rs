@@ -29,10 +29,16 @@ pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-pub fn org_index_key(org: &str, version: u64) -> Vec<u8> {
+/// What every org index key of `org` starts with: its id and the 0x00 after it.
+pub fn org_index_prefix(org: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(org.len() + 9);
     k.extend_from_slice(org.as_bytes());
     k.push(0);
+    k
+}
+
+pub fn org_index_key(org: &str, version: u64) -> Vec<u8> {
+    let mut k = org_index_prefix(org);
     k.extend_from_slice(&version.to_be_bytes());
     k
 }

@@ -201,10 +201,9 @@ impl RocksLog {
     fn stored_org_version(&self, org: &OrgId) -> Result<u64, LogError> {
         let mut it = self.db.raw_iterator_cf(self.cf(cf::ORG_INDEX)?);
         it.seek_for_prev(cf::org_index_key(org.as_str(), u64::MAX));
-        let prefix = cf::org_index_key(org.as_str(), 0);
-        let prefix = &prefix[..prefix.len() - 8];
+        let prefix = cf::org_index_prefix(org.as_str());
         match it.key() {
-            Some(k) if k.starts_with(prefix) => cf::u64_at(k, prefix.len())
+            Some(k) if k.starts_with(&prefix) => cf::u64_at(k, prefix.len())
                 .filter(|_| k.len() == prefix.len() + 8)
                 .ok_or_else(|| corrupt(0, format!("an index key of org `{org}` is malformed"))),
             _ => it.status().map(|()| 0).map_err(io),
