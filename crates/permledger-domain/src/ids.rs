@@ -45,6 +45,10 @@ macro_rules! slug_id {
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
                 Self::from_text(Text::from(s.into()))
             }
+            /// The same from a borrow: an id of up to 24 bytes is made without an allocation.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                Self::from_text(Text::from(s))
+            }
             fn from_text(s: Text) -> Result<Self, IdError> {
                 if is_slug(&s) {
                     Ok(Self(s))
@@ -69,7 +73,7 @@ macro_rules! slug_id {
         impl FromStr for $name {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, IdError> {
-                Self::new(s)
+                Self::parse(s)
             }
         }
         impl Serialize for $name {
@@ -114,8 +118,13 @@ impl UserId {
         Self::from_text(Text::from(s.into()))
     }
     fn from_text(s: Text) -> Result<Self, IdError> {
-        let n = s.chars().count();
-        if (1..=128).contains(&n) && s.chars().all(|c| !c.is_control()) {
+        // One pass over the characters, counting and checking each.
+        let mut n = 0usize;
+        let printable = s.chars().all(|c| {
+            n += 1;
+            !c.is_control()
+        });
+        if printable && (1..=128).contains(&n) {
             Ok(Self(s))
         } else {
             Err(IdError::User(s.into()))
@@ -138,7 +147,7 @@ impl fmt::Debug for UserId {
 impl FromStr for UserId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        Self::new(s)
+        Self::from_text(Text::from(s))
     }
 }
 impl Serialize for UserId {
@@ -240,8 +249,8 @@ impl FromStr for Scope {
             return Ok(Scope::Org);
         }
         match s.split_once(':') {
-            Some(("team", id)) => TeamId::new(id).map(Scope::Team).map_err(|_| bad()),
-            Some(("inbox", id)) => InboxId::new(id).map(Scope::Inbox).map_err(|_| bad()),
+            Some(("team", id)) => TeamId::parse(id).map(Scope::Team).map_err(|_| bad()),
+            Some(("inbox", id)) => InboxId::parse(id).map(Scope::Inbox).map_err(|_| bad()),
             _ => Err(bad()),
         }
     }
@@ -254,8 +263,18 @@ impl Serialize for Scope {
 }
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct ScopeText;
+        impl serde::de::Visitor<'_> for ScopeText {
+            type Value = Scope;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scope: `org`, `team:<id>` or `inbox:<id>`")
+            }
+            // Every string form ends here, a borrowed one (a stored event) without a copy.
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Scope, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(ScopeText)
     }
 }
 
@@ -375,6 +394,36 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<Scope>(), Err(IdError::Scope(bad.to_string())));
         }
+    }
+
+    #[test]
+    fn scopes_and_ids_deserialize_from_borrowed_and_owned_text_alike() {
+        let team = Scope::Team(TeamId::new("support").unwrap());
+        // serde_json lends a plain string and hands over an owned one when it unescapes.
+        assert_eq!(
+            serde_json::from_str::<Scope>("\"team:support\"").unwrap(),
+            team
+        );
+        assert_eq!(
+            serde_json::from_str::<Scope>("\"team:supp\\u006frt\"").unwrap(),
+            team
+        );
+        let err = serde_json::from_str::<Scope>("\"team:Support\"").unwrap_err();
+        assert!(err.to_string().contains("`team:Support`"), "{err}");
+        let err = serde_json::from_str::<Scope>("7").unwrap_err();
+        assert!(err.to_string().contains("a scope"), "{err}");
+        assert_eq!(
+            "inbox:billing".parse::<Scope>().unwrap(),
+            Scope::Inbox(InboxId::parse("billing").unwrap())
+        );
+        // `parse` checks as `new` does, long ids included.
+        let long = "x".repeat(64);
+        assert_eq!(RoleId::parse(&long), RoleId::new(long.clone()));
+        assert!(RoleId::parse(&format!("{long}x")).is_err());
+        assert!(matches!(
+            RoleId::parse("Admin"),
+            Err(IdError::Slug { what: "role id", input }) if input == "Admin"
+        ));
     }
 
     #[test]

@@ -123,8 +123,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
     macro_rules! arm {
         ($variant:ident, $ty:ty, $name:literal) => {
             if event_type == $name {
+                // Borrowing: an id is read from the bytes where they lie, where the owning
+                // decoder allocated a `String` for every one and freed it again.
                 let (inner, used): ($ty, usize) =
-                    bincode::serde::decode_from_slice(&payload, CONFIG)
+                    bincode::serde::borrow_decode_from_slice(&payload, CONFIG)
                         .map_err(|e| fail(e.to_string()))?;
                 if used != payload.len() {
                     return Err(fail(format!("{} trailing bytes", payload.len() - used)));
