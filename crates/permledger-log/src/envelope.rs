@@ -166,3 +166,139 @@ pub fn schema_table() -> Vec<(&'static str, u16)> {
         .map(|n| (*n, CURRENT_SCHEMA))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use permledger_domain::testkit::TestLedger;
+    use permledger_domain::{Timestamp, UserId};
+
+    /// The envelope read as `decode` did before it borrowed the payload's ids: the reference.
+    fn by_bincode(bytes: &[u8]) -> Result<Event, CodecError> {
+        let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
+        if format != ENVELOPE_FORMAT {
+            return Err(CodecError::Format(format));
+        }
+        let (env, used): (EnvelopeV1Ref<'_>, usize) =
+            bincode::serde::borrow_decode_from_slice(rest, CONFIG)
+                .map_err(|e| CodecError::Envelope(e.to_string()))?;
+        if used != rest.len() {
+            return Err(CodecError::Envelope("trailing bytes".into()));
+        }
+        let payload = upcast(env.event_type, env.schema, env.payload)?;
+        let fail = |reason: String| CodecError::Payload {
+            event_type: env.event_type.to_string(),
+            reason,
+        };
+        macro_rules! arm {
+            ($variant:ident, $ty:ty, $name:literal) => {
+                if env.event_type == $name {
+                    let (inner, used): ($ty, usize) =
+                        bincode::serde::decode_from_slice(&payload, CONFIG)
+                            .map_err(|e| fail(e.to_string()))?;
+                    if used != payload.len() {
+                        return Err(fail("trailing bytes".into()));
+                    }
+                    return Ok(Event {
+                        meta: env.meta,
+                        payload: EventPayload::$variant(inner),
+                    });
+                }
+            };
+        }
+        permledger_domain::for_each_event_type!(arm);
+        Err(CodecError::UnknownType(env.event_type.to_string()))
+    }
+
+    /// Events of a short story, with metas stretched to every varint width, long and
+    /// non-ASCII ids, times before 1970, and reasons and request ids present.
+    fn events() -> Vec<Event> {
+        let l = TestLedger::from_story(&[
+            (
+                "ann",
+                r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+            ),
+            (
+                "ann",
+                r#"{"type":"create_team","org":"acme","team":"support"}"#,
+            ),
+            (
+                "ann",
+                r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+            ),
+            (
+                "ann",
+                r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#,
+            ),
+            (
+                "mo",
+                r#"{"type":"accept_invite","org":"acme","invite":"a"}"#,
+            ),
+            (
+                "ann",
+                r#"{"type":"grant","org":"acme","user":"mo","scope":"inbox:billing","permission":"inbox.thread.reply"}"#,
+            ),
+        ]);
+        let widths = [0, 250, 251, 65_535, 65_536, u32::MAX as u64 + 1, u64::MAX];
+        let times = [0, 1, -1, i64::MIN, i64::MAX, 1_772_355_600_000_000];
+        let mut out = Vec::new();
+        for (i, e) in l.events.iter().enumerate() {
+            for (j, w) in widths.iter().enumerate() {
+                let mut e = e.clone();
+                e.meta.seq = *w;
+                e.meta.org_version = widths[(i + j) % widths.len()];
+                e.meta.recorded_at = Timestamp::from_micros(times[(i + j) % times.len()]);
+                if j % 2 == 1 {
+                    e.meta.actor = UserId::new(format!("ünïcode-{}", "x".repeat(20 * j))).unwrap();
+                    e.meta.reason = Some("moved to the night shift".repeat(j));
+                }
+                if j % 3 == 1 {
+                    e.meta.request_id = Some(format!("req-{j}"));
+                }
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_borrowing_decoder_reads_what_the_owning_one_read() {
+        for e in events() {
+            let bytes = encode(&e).unwrap();
+            assert_eq!(by_bincode(&bytes).unwrap(), e);
+            assert_eq!(decode(&bytes).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn a_cut_or_corrupt_envelope_is_refused_as_the_owning_decoder_refused_it_never_a_panic() {
+        for e in events().iter().step_by(3) {
+            let bytes = encode(e).unwrap();
+            for cut in 0..bytes.len() {
+                assert!(decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(
+                decode(&longer).unwrap_err(),
+                CodecError::Envelope("1 trailing bytes".into())
+            );
+            // Every byte flipped in turn, five ways: both readers take it for the same event,
+            // or both refuse it.
+            for i in 1..bytes.len() {
+                for flip in [0x01u8, 0x02, 0x80, 0xff, 0x07] {
+                    let mut bad = bytes.clone();
+                    bad[i] ^= flip;
+                    assert_eq!(
+                        decode(&bad).ok(),
+                        by_bincode(&bad).ok(),
+                        "byte {i} ^ {flip:#x} of {}",
+                        e.payload.type_name()
+                    );
+                }
+            }
+        }
+        assert_eq!(decode(&[]).unwrap_err(), CodecError::Empty);
+        assert_eq!(decode(&[9]).unwrap_err(), CodecError::Format(9));
+    }
+}
