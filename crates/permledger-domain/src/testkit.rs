@@ -8,6 +8,32 @@ use crate::ids::{Timestamp, UserId};
 use crate::rejection::Rejection;
 use crate::state::State;
 
+/// The opening many stories share: ann creates `acme` (teaminbox) with team `support` and its
+/// inbox `billing`, and invites mo as org moderator, who accepts. Extend it with
+/// `[&ACME_WITH_MODERATOR[..], &[...]].concat()`.
+pub const ACME_WITH_MODERATOR: [(&str, &str); 5] = [
+    (
+        "ann",
+        r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+    ),
+    (
+        "ann",
+        r#"{"type":"create_team","org":"acme","team":"support"}"#,
+    ),
+    (
+        "ann",
+        r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
+    ),
+    (
+        "ann",
+        r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#,
+    ),
+    (
+        "mo",
+        r#"{"type":"accept_invite","org":"acme","invite":"a"}"#,
+    ),
+];
+
 #[derive(Debug, Clone)]
 pub struct TestLedger {
     pub state: State,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use permledger_domain::catalog::{is_billing, ADMINISTRATIVE};
 use permledger_domain::state::{Org, ScopeRef};
-use permledger_domain::testkit::TestLedger;
+use permledger_domain::testkit::{TestLedger, ACME_WITH_MODERATOR};
 use permledger_domain::{Command, OrgId, PermissionKey, Scope, State, UserId};
 use proptest::prelude::*;
 
@@ -97,27 +97,10 @@ fn command() -> impl Strategy<Value = (&'static str, String)> {
 }
 
 fn start() -> TestLedger {
-    TestLedger::from_story(&[
-        (
-            "ann",
-            r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
-        ),
-        (
-            "ann",
-            r#"{"type":"create_team","org":"acme","team":"support"}"#,
-        ),
-        (
-            "ann",
-            r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
-        ),
-        (
-            "ann",
-            r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#,
-        ),
-        (
-            "mo",
-            r#"{"type":"accept_invite","org":"acme","invite":"a"}"#,
-        ),
+    TestLedger::from_story(
+        &[
+            &ACME_WITH_MODERATOR[..],
+            &[
         (
             "ann",
             r#"{"type":"invite","org":"acme","invite":"b","email":"tina@x.test","assignments":[{"scope":"team:support","role":"team_admin"}]}"#,
@@ -134,7 +117,10 @@ fn start() -> TestLedger {
             "ivy",
             r#"{"type":"accept_invite","org":"acme","invite":"c"}"#,
         ),
-    ])
+            ],
+        ]
+        .concat(),
+    )
 }
 
 fn acme(state: &State) -> &Org {

@@ -99,8 +99,8 @@ fn seal(event_type: &str, payload: &[u8], meta: &EventMeta) -> Result<Vec<u8>, C
     Ok(out)
 }
 
-/// Decodes stored bytes, upcasting older schema versions first.
-pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
+/// The envelope of stored bytes, its type name and payload still in them.
+fn open(bytes: &[u8]) -> Result<EnvelopeV1Ref<'_>, CodecError> {
     let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
     if format != ENVELOPE_FORMAT {
         return Err(CodecError::Format(format));
@@ -114,6 +114,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
             rest.len() - used
         )));
     }
+    Ok(env)
+}
+
+/// Decodes stored bytes, upcasting older schema versions first.
+pub fn decode(bytes: &[u8]) -> Result<Event, CodecError> {
+    let env = open(bytes)?;
     let payload = upcast(env.event_type, env.schema, env.payload)?;
     let event_type = env.event_type;
     let fail = |reason: String| CodecError::Payload {
@@ -170,21 +176,12 @@ pub fn schema_table() -> Vec<(&'static str, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use permledger_domain::testkit::TestLedger;
+    use permledger_domain::testkit::{TestLedger, ACME_WITH_MODERATOR};
     use permledger_domain::{Timestamp, UserId};
 
-    /// The envelope read as `decode` did before it borrowed the payload's ids: the reference.
+    /// The payload read as `decode` did before it borrowed the payload's ids: the reference.
     fn by_bincode(bytes: &[u8]) -> Result<Event, CodecError> {
-        let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
-        if format != ENVELOPE_FORMAT {
-            return Err(CodecError::Format(format));
-        }
-        let (env, used): (EnvelopeV1Ref<'_>, usize) =
-            bincode::serde::borrow_decode_from_slice(rest, CONFIG)
-                .map_err(|e| CodecError::Envelope(e.to_string()))?;
-        if used != rest.len() {
-            return Err(CodecError::Envelope("trailing bytes".into()));
-        }
+        let env = open(bytes)?;
         let payload = upcast(env.event_type, env.schema, env.payload)?;
         let fail = |reason: String| CodecError::Payload {
             event_type: env.event_type.to_string(),
@@ -213,32 +210,18 @@ mod tests {
     /// Events of a short story, with metas stretched to every varint width, long and
     /// non-ASCII ids, times before 1970, and reasons and request ids present.
     fn events() -> Vec<Event> {
-        let l = TestLedger::from_story(&[
-            (
-                "ann",
-                r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
-            ),
-            (
-                "ann",
-                r#"{"type":"create_team","org":"acme","team":"support"}"#,
-            ),
-            (
-                "ann",
-                r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#,
-            ),
-            (
-                "ann",
-                r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#,
-            ),
-            (
-                "mo",
-                r#"{"type":"accept_invite","org":"acme","invite":"a"}"#,
-            ),
+        let l = TestLedger::from_story(
+            &[
+                &ACME_WITH_MODERATOR[..],
+                &[
             (
                 "ann",
                 r#"{"type":"grant","org":"acme","user":"mo","scope":"inbox:billing","permission":"inbox.thread.reply"}"#,
             ),
-        ]);
+                ],
+            ]
+            .concat(),
+        );
         let widths = [0, 250, 251, 65_535, 65_536, u32::MAX as u64 + 1, u64::MAX];
         let times = [0, 1, -1, i64::MIN, i64::MAX, 1_772_355_600_000_000];
         let mut out = Vec::new();

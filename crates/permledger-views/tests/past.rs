@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use permledger_domain::check::{self, AccessView};
-use permledger_domain::testkit::TestLedger;
+use permledger_domain::testkit::{TestLedger, ACME_WITH_MODERATOR};
 use permledger_domain::{OrgId, PermissionKey, Scope, State, UserId};
 use permledger_views::{At, Views};
 use proptest::prelude::*;
@@ -113,13 +113,7 @@ proptest! {
 
     #[test]
     fn every_position_equals_a_replay_of_its_prefix(cmds in commands()) {
-        let mut l = TestLedger::from_story(&[
-            ("ann", r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#),
-            ("ann", r#"{"type":"create_team","org":"acme","team":"support"}"#),
-            ("ann", r#"{"type":"create_inbox","org":"acme","inbox":"billing","team":"support"}"#),
-            ("ann", r#"{"type":"invite","org":"acme","invite":"a","email":"mo@x.test","role":"org_moderator"}"#),
-            ("mo", r#"{"type":"accept_invite","org":"acme","invite":"a"}"#),
-        ]);
+        let mut l = TestLedger::from_story(&ACME_WITH_MODERATOR);
         for (actor, which, user, scope, role, perm, flag) in cmds {
             l.advance(60 * 7);
             let _ = l.run(USERS[actor], &json(which, USERS[user], SCOPES[scope], ROLES[role], PERMS[perm], flag));
