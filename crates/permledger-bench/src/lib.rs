@@ -280,10 +280,11 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         st.commands as f64 / st.groups.max(1) as f64,
         "cmds",
         format!(
-            "commands per synced append; per group the writer spent {:.0} us deciding, {:.0} us appending, {:.0} us publishing and answering",
+            "commands per synced append; per group {:.0} us deciding, {:.0} us appending, {:.0} us publishing and answering, {:.0} us waiting for the next group",
             per_group(st.decide),
             per_group(st.append),
-            per_group(st.publish)
+            per_group(st.publish),
+            per_group(st.idle)
         ),
     );
     r.add(

@@ -1,9 +1,10 @@
 //! The engine. One writer thread takes commands in arrival order, decides each against the state
 //! that includes every command before it, positions the events, and commits a whole group of
-//! commands in one durable append (group commit). Only then is the group published to readers and
-//! acknowledged, so a reader never sees an event that is not durable, nor a position before
-//! everything below it. Idempotency keys are checked against the log itself, so they survive
-//! restarts.
+//! commands in one durable append (group commit). Only then is the group published to readers,
+//! each command answered as soon as its own events are in and the whole group in before any read,
+//! so a reader never sees an event that is not durable, nor a position before everything below it,
+//! and a caller's next read holds its write. Idempotency keys are checked against the log itself,
+//! so they survive restarts.
 
 pub mod clock;
 mod selfcheck;
@@ -76,8 +77,8 @@ struct Shared {
     log: Arc<dyn EventLog>,
     views: RwLock<Views>,
     published: watch::Sender<Seq>,
-    /// Groups the writer has taken, the commands in them, and the writer's time in each phase.
-    stats: [std::sync::atomic::AtomicU64; 5],
+    /// Groups the writer has taken, the commands in them, and the time spent in each phase.
+    stats: [std::sync::atomic::AtomicU64; 6],
     /// Appends that have failed: a group decided before the latest failure is void.
     failures: std::sync::atomic::AtomicU64,
     /// Groups the committer has finished (committed, failed or void).
@@ -94,6 +95,8 @@ pub struct GroupStats {
     pub decide: std::time::Duration,
     pub append: std::time::Duration,
     pub publish: std::time::Duration,
+    /// The committer's time between finishing one group and receiving the next.
+    pub idle: std::time::Duration,
 }
 
 const GROUPS: usize = 0;
@@ -101,6 +104,7 @@ const COMMANDS: usize = 1;
 const DECIDE_NS: usize = 2;
 const APPEND_NS: usize = 3;
 const PUBLISH_NS: usize = 4;
+const IDLE_NS: usize = 5;
 
 /// A handle on the running ledger; clone it freely.
 #[derive(Clone)]
@@ -304,9 +308,10 @@ impl Ledger {
         }
     }
 
-    /// The last published position.
+    /// The last published position. Read under the views' lock, as a read is: a caller whose
+    /// command was answered sees its position here at once.
     pub fn seq(&self) -> Seq {
-        *self.shared.published.borrow()
+        self.views().seq()
     }
 
     /// Waits until every event up to `seq` is published (read-your-writes).
@@ -345,6 +350,7 @@ impl Ledger {
             decide: nanos(DECIDE_NS),
             append: nanos(APPEND_NS),
             publish: nanos(PUBLISH_NS),
+            idle: nanos(IDLE_NS),
         }
     }
 
@@ -682,8 +688,13 @@ fn timed(shared: &Shared, stat: usize, since: std::time::Instant) -> std::time::
 
 impl Committer {
     fn run(self, groups: std::sync::mpsc::Receiver<Group>) {
-        for group in groups {
+        let mut finished = None;
+        while let Ok(group) = groups.recv() {
+            if let Some(since) = finished {
+                timed(&self.shared, IDLE_NS, since);
+            }
             self.commit(group);
+            finished = Some(std::time::Instant::now());
             self.shared
                 .finished
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -712,10 +723,12 @@ impl Committer {
             commits,
             ..
         } = g;
-        if !commits.is_empty() {
-            let started = std::time::Instant::now();
+        let mut since = std::time::Instant::now();
+        let rest = if commits.is_empty() {
+            requests.into_iter().zip(pending).collect()
+        } else {
             let appended = self.shared.log.append(&commits);
-            let written = timed(&self.shared, APPEND_NS, started);
+            since = timed(&self.shared, APPEND_NS, since);
             if let Err(e) = appended {
                 tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
                 // The log holds none of the group; the writer starts again from what is published.
@@ -729,39 +742,53 @@ impl Committer {
                 }
                 return;
             }
-            self.publish(pending.iter().filter_map(|p| match p {
-                Pending::Written(o) => Some(&o.events),
-                _ => None,
-            }));
-            timed(&self.shared, PUBLISH_NS, written);
+            self.publish(requests, pending)
+        };
+        self.answer(rest);
+        timed(&self.shared, PUBLISH_NS, since);
+    }
+
+    /// Folds the durable group into the published views, in order, answering each committed
+    /// command as soon as its events are in, then announces the group's last position. The write
+    /// lock is held until the whole group is in, so a caller answered early that reads at once
+    /// waits for it and sees its write: it only starts its next command sooner, while the rest
+    /// of the group is folded in. Answers that need no folding are handed back for later.
+    fn publish(&self, requests: Vec<Request>, pending: Vec<Pending>) -> Vec<(Request, Pending)> {
+        let mut last = None;
+        let mut rest = Vec::new();
+        {
+            let mut views = match self.shared.views.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            for (req, p) in requests.into_iter().zip(pending) {
+                match p {
+                    Pending::Written(o) => {
+                        for event in &o.events {
+                            views.apply(event);
+                        }
+                        last = Some(o.seq);
+                        let _ = req.reply.send(Ok(o));
+                    }
+                    p => rest.push((req, p)),
+                }
+            }
         }
-        let published = std::time::Instant::now();
-        for (req, p) in requests.into_iter().zip(pending) {
+        if let Some(last) = last {
+            self.shared.published.send_replace(last);
+        }
+        rest
+    }
+
+    /// Answers the commands that were refused or replayed.
+    fn answer(&self, answers: Vec<(Request, Pending)>) {
+        for (req, p) in answers {
             let answer = match p {
                 Pending::Done(a) => a,
                 Pending::Written(o) => Ok(o),
                 Pending::Replay(entry) => self.replayed(entry),
             };
             let _ = req.reply.send(answer);
-        }
-        timed(&self.shared, PUBLISH_NS, published);
-    }
-
-    /// Folds the durable group into the published views, in order, then announces its last position.
-    fn publish<'a>(&self, groups: impl Iterator<Item = &'a Vec<Event>>) {
-        let mut last = None;
-        {
-            let mut views = match self.shared.views.write() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            for event in groups.flatten() {
-                views.apply(event);
-                last = Some(event.meta.seq);
-            }
-        }
-        if let Some(last) = last {
-            self.shared.published.send_replace(last);
         }
     }
 

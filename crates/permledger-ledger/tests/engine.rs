@@ -183,6 +183,80 @@ fn concurrent_submitters_get_contiguous_positions() {
     ledger.shutdown();
 }
 
+/// A caller may be answered while the rest of its group is still being folded in; whatever it
+/// reads next must already hold its own write, and no reader may see past the durable log.
+#[test]
+fn an_answered_command_is_in_every_read_that_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(dir.path()).unwrap());
+    let ledger = seeded(log.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let acme: permledger_domain::OrgId = "acme".parse().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (ledger, log, stop) = (ledger.clone(), log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let seen = ledger.views().seq();
+                assert!(
+                    seen <= log.head().unwrap().seq,
+                    "read {seen} before it was durable"
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..32 {
+            let (ledger, acme) = (ledger.clone(), acme.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let team = format!("t{t}-{i}");
+                    let c = cmd(&format!(
+                        r#"{{"type":"create_team","org":"acme","team":"{team}"}}"#
+                    ));
+                    let out = ledger.submit(c, meta("ann")).await.unwrap();
+                    assert!(
+                        ledger.seq() >= out.seq,
+                        "answered {} ahead of seq()",
+                        out.seq
+                    );
+                    let views = ledger.views();
+                    assert!(
+                        views.seq() >= out.seq,
+                        "answered {} ahead of the views",
+                        out.seq
+                    );
+                    let org = views.live.org(&acme).unwrap();
+                    assert!(
+                        org.teams.contains_key(&team.parse().unwrap()),
+                        "{team} not read back"
+                    );
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(watcher.join().unwrap() > 0);
+    let stats = ledger.group_stats();
+    assert!(
+        stats.groups < stats.commands,
+        "no group held two commands: {stats:?}"
+    );
+    drop(rt);
+    ledger.shutdown();
+}
+
 #[test]
 fn invite_links_answer_their_token_once() {
     let ledger = seeded(Arc::new(MemoryLog::new()));
