@@ -1,10 +1,10 @@
 //! The engine. One writer thread takes commands in arrival order, decides each against the state
 //! that includes every command before it, positions the events, and commits a whole group of
 //! commands in one durable append (group commit). Only then is the group published to readers,
-//! each command answered as soon as its own events are in and the whole group in before any read,
-//! so a reader never sees an event that is not durable, nor a position before everything below it,
-//! and a caller's next read holds its write. Idempotency keys are checked against the log itself,
-//! so they survive restarts.
+//! one whole command at a time, each answered as soon as its events are in: a reader never sees
+//! an event that is not durable, nor a position before everything below it, nor part of a
+//! command, and a caller's next read holds its write. Idempotency keys are checked against the
+//! log itself, so they survive restarts.
 
 pub mod clock;
 mod selfcheck;
@@ -748,30 +748,32 @@ impl Committer {
         timed(&self.shared, PUBLISH_NS, since);
     }
 
-    /// Folds the durable group into the published views, in order, answering each committed
-    /// command as soon as its events are in, then announces the group's last position. The write
-    /// lock is held until the whole group is in, so a caller answered early that reads at once
-    /// waits for it and sees its write: it only starts its next command sooner, while the rest
-    /// of the group is folded in. Answers that need no folding are handed back for later.
+    /// Folds the durable group into the published views, in order, one command at a time, and
+    /// answers each committed command as soon as its events are in; then announces the group's
+    /// last position. The write lock is taken for one command's events, not the whole group's: a
+    /// reader waits for at most one command being folded in, and sees a prefix of the durable log
+    /// with every command whole. An answered caller's next read sees its write, and its next
+    /// command reaches the writer while the rest of the group is folded in. Answers that need no
+    /// folding are handed back for later.
     fn publish(&self, requests: Vec<Request>, pending: Vec<Pending>) -> Vec<(Request, Pending)> {
         let mut last = None;
         let mut rest = Vec::new();
-        {
-            let mut views = match self.shared.views.write() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            for (req, p) in requests.into_iter().zip(pending) {
-                match p {
-                    Pending::Written(o) => {
+        for (req, p) in requests.into_iter().zip(pending) {
+            match p {
+                Pending::Written(o) => {
+                    {
+                        let mut views = match self.shared.views.write() {
+                            Ok(g) => g,
+                            Err(p) => p.into_inner(),
+                        };
                         for event in &o.events {
                             views.apply(event);
                         }
-                        last = Some(o.seq);
-                        let _ = req.reply.send(Ok(o));
                     }
-                    p => rest.push((req, p)),
+                    last = Some(o.seq);
+                    let _ = req.reply.send(Ok(o));
                 }
+                p => rest.push((req, p)),
             }
         }
         if let Some(last) = last {

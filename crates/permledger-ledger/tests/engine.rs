@@ -184,7 +184,8 @@ fn concurrent_submitters_get_contiguous_positions() {
 }
 
 /// A caller may be answered while the rest of its group is still being folded in; whatever it
-/// reads next must already hold its own write, and no reader may see past the durable log.
+/// reads next must already hold its own write, no reader may see past the durable log, and a
+/// reader sees every command whole (a new org's several events all, or none).
 #[test]
 fn an_answered_command_is_in_every_read_that_follows_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,29 +201,51 @@ fn an_answered_command_is_in_every_read_that_follows_it() {
     let watcher = {
         let (ledger, log, stop) = (ledger.clone(), log.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut reads = 0u64;
+            let mut seen = std::collections::BTreeSet::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let seen = ledger.views().seq();
+                let at = ledger.views().seq();
                 assert!(
-                    seen <= log.head().unwrap().seq,
-                    "read {seen} before it was durable"
+                    at <= log.head().unwrap().seq,
+                    "read {at} before it was durable"
                 );
-                reads += 1;
+                seen.insert(at);
             }
-            reads
+            seen
         })
     };
-    rt.block_on(async {
+    let (ends, most_events) = rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..32 {
             let (ledger, acme) = (ledger.clone(), acme.clone());
             tasks.push(tokio::spawn(async move {
-                for i in 0..25 {
+                let (mut ends, mut most_events) = (Vec::new(), 0);
+                // In orgs of its own, a role held by someone, deleted with its holders moved
+                // to another role: one command, several events.
+                for k in 0..4 {
+                    let o = format!("o{t}-{k}");
+                    let own = [
+                        format!(r#"{{"type":"create_org","org":"{o}","preset":"teaminbox"}}"#),
+                        format!(r#"{{"type":"create_inbox","org":"{o}","inbox":"b"}}"#),
+                        format!(
+                            r#"{{"type":"assign_role","org":"{o}","user":"ann","scope":"inbox:b","role":"inbox_member"}}"#
+                        ),
+                        format!(
+                            r#"{{"type":"delete_role","org":"{o}","role":"inbox_member","move_to":"inbox_observer"}}"#
+                        ),
+                    ];
+                    for c in own {
+                        let out = ledger.submit(cmd(&c), meta("ann")).await.unwrap();
+                        most_events = most_events.max(out.events.len());
+                        ends.push(out.seq);
+                    }
+                }
+                for i in 0..20 {
                     let team = format!("t{t}-{i}");
                     let c = cmd(&format!(
                         r#"{{"type":"create_team","org":"acme","team":"{team}"}}"#
                     ));
                     let out = ledger.submit(c, meta("ann")).await.unwrap();
+                    ends.push(out.seq);
                     assert!(
                         ledger.seq() >= out.seq,
                         "answered {} ahead of seq()",
@@ -240,14 +263,24 @@ fn an_answered_command_is_in_every_read_that_follows_it() {
                         "{team} not read back"
                     );
                 }
+                (ends, most_events)
             }));
         }
+        let (mut ends, mut most_events) = (vec![1], 0);
         for t in tasks {
-            t.await.unwrap();
+            let (e, m) = t.await.unwrap();
+            ends.extend(e);
+            most_events = most_events.max(m);
         }
+        (ends, most_events)
     });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(watcher.join().unwrap() > 0);
+    let seen = watcher.join().unwrap();
+    assert!(most_events > 1, "no command recorded several events");
+    let ends: std::collections::BTreeSet<_> = ends.into_iter().collect();
+    let torn: Vec<_> = seen.difference(&ends).collect();
+    assert!(torn.is_empty(), "reads saw commands in part, at {torn:?}");
+    assert!(seen.len() > 1);
     let stats = ledger.group_stats();
     assert!(
         stats.groups < stats.commands,
