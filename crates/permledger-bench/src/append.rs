@@ -1,6 +1,7 @@
 //! The append stage: concurrent submitters, each a product service onboarding people into its own
 //! org (a join through an invite link, a team role, an inbox role, a grant), every command
-//! acknowledged only once its group is durable.
+//! acknowledged only once its group is durable. Run again with a reader asking checks in process
+//! meanwhile, it measures what a check waits for while groups are being published.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +24,36 @@ pub struct Appended {
     pub stats: permledger_ledger::GroupStats,
     /// Each command's latency, sorted.
     pub latencies_us: Vec<u64>,
+    /// With a reader: each of its checks' latency, sorted.
+    pub checks_ns: Vec<u64>,
+}
+
+/// How long the reader rests between two checks: a service asking a few thousand a second, not
+/// a loop that takes a core from the writers.
+const READER_PAUSE: Duration = Duration::from_micros(100);
+
+/// Asks checks in process, one at a time with a rest between, until `deadline`, as a service
+/// answering its own requests does while others write: the owner of each tenant's org, whether it
+/// may reply in the org's inbox. Answers each check's latency.
+fn read_while_writing(
+    ledger: &Ledger,
+    tenants: &[(OrgId, UserId, Scope)],
+    reply: &PermissionKey,
+    deadline: Instant,
+) -> Vec<u64> {
+    let mut ns = Vec::new();
+    let now = permledger_domain::Timestamp::from_chrono(chrono::Utc::now());
+    for (org, user, scope) in tenants.iter().cycle() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let t = Instant::now();
+        let allowed = ledger.views().check(org, user, reply, scope, now);
+        ns.push(t.elapsed().as_nanos() as u64);
+        std::hint::black_box(allowed);
+        std::thread::sleep(READER_PAUSE);
+    }
+    ns
 }
 
 /// One submitter's org, set up before the clock starts.
@@ -134,7 +165,14 @@ fn command(
     }
 }
 
-pub fn run(dir: &Path, submitters: usize, duration: Duration) -> Result<Appended, BenchError> {
+/// Appends from `submitters` concurrent callers for `duration`; with `reader`, a thread also asks
+/// checks in process meanwhile (`Appended::checks_ns`).
+pub fn run(
+    dir: &Path,
+    submitters: usize,
+    duration: Duration,
+    reader: bool,
+) -> Result<Appended, BenchError> {
     let log = Arc::new(RocksLog::open(dir).map_err(fail("append"))?);
     let ledger = Ledger::open(log, Arc::new(SystemClock)).map_err(fail("append"))?;
     let tenants = (0..submitters)
@@ -147,8 +185,22 @@ pub fn run(dir: &Path, submitters: usize, duration: Duration) -> Result<Appended
         .enable_all()
         .build()
         .map_err(fail("append runtime"))?;
+    let questions: Vec<(OrgId, UserId, Scope)> = tenants
+        .iter()
+        .map(|t| {
+            (
+                t.org.clone(),
+                t.owner.clone(),
+                Scope::Inbox(t.inbox.clone()),
+            )
+        })
+        .collect();
     let started = Instant::now();
     let deadline = started + duration;
+    let reading = reader.then(|| {
+        let (ledger, reply) = (ledger.clone(), reply.clone());
+        std::thread::spawn(move || read_while_writing(&ledger, &questions, &reply, deadline))
+    });
     let results = rt.block_on(async {
         let mut handles = Vec::new();
         for (t, tenant) in tenants.into_iter().enumerate() {
@@ -183,6 +235,14 @@ pub fn run(dir: &Path, submitters: usize, duration: Duration) -> Result<Appended
     })?;
     let elapsed = started.elapsed();
     let stats = ledger.group_stats();
+    let mut checks_ns = match reading {
+        Some(h) => h.join().map_err(|_| BenchError {
+            stage: "append reader",
+            reason: "the reader panicked".into(),
+        })?,
+        None => Vec::new(),
+    };
+    checks_ns.sort_unstable();
     drop(rt);
     ledger.shutdown();
     let mut out = Appended {
@@ -191,6 +251,7 @@ pub fn run(dir: &Path, submitters: usize, duration: Duration) -> Result<Appended
         elapsed,
         stats,
         latencies_us: Vec::new(),
+        checks_ns,
     };
     for (e, c, l) in results {
         out.events += e;

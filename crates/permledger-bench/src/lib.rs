@@ -3,7 +3,7 @@
 //! are printed (a table, or one JSON object) for people and for the README.
 //!
 //! The stages, in order: RocksDB alone writing synced batches; permledger appending under 64
-//! concurrent submitters; a generated, realistic log (`permledger-workload`) scanned raw by
+//! concurrent submitters, then again with a reader asking checks in process meanwhile; a generated, realistic log (`permledger-workload`) scanned raw by
 //! RocksDB and rebuilt into every projection; checks in process on the largest org, at the present
 //! and at random past moments; and checks over HTTP on loopback from a keep-alive client.
 
@@ -255,6 +255,7 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         &work.path().join("append"),
         opts.submitters,
         opts.write_time,
+        false,
     )?;
     let appended = per_s(a.events, a.elapsed);
     r.add(
@@ -294,6 +295,25 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
         format!(
             "one command at that load (p50 {} us)",
             group(quantile(&a.latencies_us, 0.5))
+        ),
+    );
+
+    say("the same appends, with a reader asking checks in process meanwhile");
+    let mixed = append::run(
+        &work.path().join("append-read"),
+        opts.submitters,
+        opts.write_time,
+        true,
+    )?;
+    r.add(
+        "check_under_writes_p99_ns",
+        quantile(&mixed.checks_ns, 0.99),
+        "ns",
+        format!(
+            "a check on a small org while the appends run (p50 {}, p999 {}, {} checks); a read waits while a group is published",
+            group(quantile(&mixed.checks_ns, 0.5)),
+            group(quantile(&mixed.checks_ns, 0.999)),
+            group(mixed.checks_ns.len() as f64)
         ),
     );
 

@@ -49,6 +49,9 @@ fn a_small_run_reports_every_figure_the_issue_asks_for() {
         assert!(v > 0.0, "`{key}` is {v}");
     }
     assert_eq!(json["events"], 20_000);
+    // Beyond the issue's list: what a check waits for while the appends run.
+    let under_writes = json["check_under_writes_p99_ns"].as_f64().unwrap_or(0.0);
+    assert!(under_writes > 0.0, "no checks under writes in {json}");
     let table = report.table();
     for key in REQUIRED {
         assert!(table.contains(key), "the table lacks `{key}`:\n{table}");
