@@ -185,19 +185,19 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(fail("append runtime"))?;
-    let questions: Vec<(OrgId, UserId, Scope)> = tenants
-        .iter()
-        .map(|t| {
-            (
-                t.org.clone(),
-                t.owner.clone(),
-                Scope::Inbox(t.inbox.clone()),
-            )
-        })
-        .collect();
     let started = Instant::now();
     let deadline = started + duration;
     let reading = reader.then(|| {
+        let questions: Vec<(OrgId, UserId, Scope)> = tenants
+            .iter()
+            .map(|t| {
+                (
+                    t.org.clone(),
+                    t.owner.clone(),
+                    Scope::Inbox(t.inbox.clone()),
+                )
+            })
+            .collect();
         let (ledger, reply) = (ledger.clone(), reply.clone());
         std::thread::spawn(move || read_while_writing(&ledger, &questions, &reply, deadline))
     });

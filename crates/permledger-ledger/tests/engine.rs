@@ -24,6 +24,15 @@ fn clock() -> Arc<ManualClock> {
     ))
 }
 
+/// Two workers, as the server runs submitters on these two cores.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn seeded(log: Arc<dyn EventLog>) -> Ledger {
     let ledger = Ledger::open(log, clock()).unwrap();
     ledger
@@ -139,11 +148,7 @@ fn concurrent_submitters_get_contiguous_positions() {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(dir.path()).unwrap());
     let ledger = seeded(log.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let seqs = rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..16 {
@@ -185,17 +190,14 @@ fn concurrent_submitters_get_contiguous_positions() {
 
 /// A caller may be answered while the rest of its group is still being folded in; whatever it
 /// reads next must already hold its own write, no reader may see past the durable log, and a
-/// reader sees every command whole (a new org's several events all, or none).
+/// reader sees every command whole (a role deleted with its holders moved: all its events, or
+/// none).
 #[test]
 fn an_answered_command_is_in_every_read_that_follows_it() {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(dir.path()).unwrap());
     let ledger = seeded(log.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let acme: permledger_domain::OrgId = "acme".parse().unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
