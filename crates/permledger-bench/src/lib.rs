@@ -3,9 +3,10 @@
 //! are printed (a table, or one JSON object) for people and for the README.
 //!
 //! The stages, in order: RocksDB alone writing synced batches; permledger appending under 64
-//! concurrent submitters, then again with a reader asking checks in process meanwhile; a generated, realistic log (`permledger-workload`) scanned raw by
-//! RocksDB and rebuilt into every projection; checks in process on the largest org, at the present
-//! and at random past moments; and checks over HTTP on loopback from a keep-alive client.
+//! concurrent submitters, then again with a reader asking checks in process meanwhile; a
+//! generated, realistic log (`permledger-workload`) scanned raw by RocksDB and rebuilt into every
+//! projection; checks in process on the largest org, at the present and at random past moments;
+//! and checks over HTTP on loopback from a keep-alive client.
 
 mod append;
 mod http;
