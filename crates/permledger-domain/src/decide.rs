@@ -212,8 +212,9 @@ impl<'a> Decider<'a> {
         let r = self.role(role)?;
         if r.kind != kind {
             return Err(Rejection::kind_mismatch(format!(
-                "role `{role}` is a {} role and cannot be used on a {kind} scope",
-                r.kind
+                "role `{role}` is {} role and cannot be used on {} scope",
+                r.kind.with_article(),
+                kind.with_article()
             )));
         }
         Ok(r)
@@ -244,8 +245,8 @@ impl<'a> Decider<'a> {
         })?;
         if def.kind.depth() < scope.kind().depth() {
             return Err(Rejection::kind_mismatch(format!(
-                "permission `{permission}` is a {} permission and cannot be granted on `{scope}`",
-                def.kind
+                "permission `{permission}` is {} permission and cannot be granted on `{scope}`",
+                def.kind.with_article()
             )));
         }
         Ok(())
@@ -280,7 +281,8 @@ impl<'a> Decider<'a> {
                 .any(|d| !is_billing(&d.key) && d.kind.depth() >= kind.depth())
             {
                 return Err(Rejection::kind_mismatch(format!(
-                    "pattern `{p}` names only permissions above a {kind} role's kind"
+                    "pattern `{p}` names only permissions above {} role's kind",
+                    kind.with_article()
                 )));
             }
         }
@@ -425,7 +427,8 @@ impl<'a> Decider<'a> {
                 if let Ok(prefix_kind) = prefix.parse::<ScopeKind>() {
                     if prefix_kind != *kind {
                         return Err(Rejection::kind_mismatch(format!(
-                            "permission `{key}` is named as a {prefix_kind} permission but declared of kind {kind}"
+                            "permission `{key}` is named as {} permission but declared of kind {kind}",
+                            prefix_kind.with_article()
                         )));
                     }
                 }
@@ -957,10 +960,10 @@ impl<'a> Decider<'a> {
 
     fn not_owner(&self, user: &UserId, what: &str) -> Result<(), Rejection> {
         if user == &self.org.owner {
-            Err(Rejection::owner_protected(
-                format!("`{user}` owns org `{}` and cannot be {what}", self.org_id())
-                    .replace("cannot be leave", "cannot leave"),
-            ))
+            Err(Rejection::owner_protected(format!(
+                "`{user}` owns org `{}` and cannot {what}",
+                self.org_id()
+            )))
         } else {
             Ok(())
         }
@@ -1263,8 +1266,11 @@ impl<'a> Decider<'a> {
         let Some(to) = move_to else {
             if !holders.is_empty() {
                 return Err(Rejection::role_in_use(format!(
-                    "role `{role}` is held by {} assignment(s); name a role to move them to",
-                    holders.len()
+                    "role `{role}` is held by {}; name a role to move them to",
+                    match holders.len() {
+                        1 => "1 assignment".to_string(),
+                        n => format!("{n} assignments"),
+                    }
                 )));
             }
             if is_default {

@@ -163,7 +163,19 @@ impl<'de> Deserialize<'de> for UserId {
 }
 
 /// The three kinds of scope, from the root down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeKind {
     Org,
@@ -185,6 +197,15 @@ impl ScopeKind {
             ScopeKind::Org => "org",
             ScopeKind::Team => "team",
             ScopeKind::Inbox => "inbox",
+        }
+    }
+
+    /// The kind with its indefinite article, as a sentence says it: "an org", "a team", "an inbox".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ScopeKind::Org => "an org",
+            ScopeKind::Team => "a team",
+            ScopeKind::Inbox => "an inbox",
         }
     }
 }

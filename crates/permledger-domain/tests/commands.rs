@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use permledger_domain::testkit::TestLedger;
-use permledger_domain::Code;
+use permledger_domain::{Code, Rejection};
 
 /// The story every row starts from (seed 004's roles):
 /// ann owns `acme` (teaminbox); team `support` with inbox `billing`; inbox `line1` under the org;
@@ -108,16 +108,32 @@ const fn row(actor: &'static str, command: &'static str, then: Then) -> Row {
     }
 }
 
+/// What every row of a table did, to compare with its snapshot.
+#[must_use = "a table's outcomes are compared with its snapshot"]
+struct Outcomes(String);
+
+impl Outcomes {
+    /// Besides each row's expected event types or refusal code, the whole outcome of every row
+    /// (each event's payload, or the refusal's code and message) is compared with
+    /// `snapshots/NAME.txt`, so that a changed payload or message is seen in review.
+    /// `UPDATE_EXPECT=1 cargo test` rewrites them.
+    fn snapshot(self, name: &str) {
+        expect_test::expect_file![format!("snapshots/{name}.txt")].assert_eq(&self.0);
+    }
+}
+
 /// `$token` in a command stands for the story's invite link token.
-fn check(rows: &[Row]) {
+fn check(rows: &[Row]) -> Outcomes {
     let base = story();
     let token = base.last_token();
     let mut failures = Vec::new();
+    let mut outcomes = String::new();
     for (n, r) in rows.iter().enumerate() {
         let mut l = base.clone();
         let before = l.state.clone();
         let command = r.command.replace("$token", &token);
         let got = l.run(r.actor, &command);
+        outcomes.push_str(&outcome(n, r, &got));
         let ok = match (&r.then, &got) {
             (Events(want), Ok(events)) => {
                 let types: Vec<&str> = events.iter().map(|e| e.payload.type_name()).collect();
@@ -155,6 +171,23 @@ fn check(rows: &[Row]) {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    Outcomes(outcomes)
+}
+
+/// One row's outcome as it reads in a snapshot: the command, then each event's payload as JSON
+/// or the refusal as `code: message`.
+fn outcome(n: usize, r: &Row, got: &Result<Vec<permledger_domain::Event>, Rejection>) -> String {
+    let mut out = format!("# {n} {} by {}\n", r.command, r.actor);
+    match got {
+        Ok(events) => {
+            for e in events {
+                let payload = serde_json::to_string(&e.payload).unwrap();
+                out.push_str(&format!("  {payload}\n"));
+            }
+        }
+        Err(rej) => out.push_str(&format!("  refused {}: {}\n", rej.code, rej.message)),
+    }
+    out
 }
 
 #[test]
@@ -270,7 +303,8 @@ fn org_commands() {
             r#"{"type":"declare_permission","org":"acme","key":"reports.view","kind":"org"}"#,
             Refused(Code::Forbidden),
         ),
-    ]);
+    ])
+    .snapshot("org_commands");
 }
 
 #[test]
@@ -412,7 +446,8 @@ fn role_commands() {
             r#"{"type":"delete_role","org":"acme","role":"auditor"}"#,
             Refused(Code::Forbidden),
         ),
-    ]);
+    ])
+    .snapshot("role_commands");
 }
 
 #[test]
@@ -543,7 +578,8 @@ fn structure_commands() {
             r#"{"type":"delete_inbox","org":"acme","inbox":"ghost"}"#,
             Refused(Code::NotFound),
         ),
-    ]);
+    ])
+    .snapshot("structure_commands");
 }
 
 #[test]
@@ -704,7 +740,8 @@ fn invite_commands() {
             r#"{"type":"join_by_link","org":"acme","token":"$token"}"#,
             Refused(Code::AlreadyExists),
         ),
-    ]);
+    ])
+    .snapshot("invite_commands");
 }
 
 #[test]
@@ -901,7 +938,8 @@ fn access_commands() {
             r#"{"type":"unmask","org":"acme","scope":"inbox:billing","pattern":"inbox.thread.*"}"#,
             Refused(Code::Forbidden),
         ),
-    ]);
+    ])
+    .snapshot("access_commands");
 }
 
 #[test]
@@ -924,7 +962,8 @@ fn escalation_is_refused() {
             r#"{"type":"grant","org":"acme","user":"bob","scope":"team:support","permission":"team.audit.view"}"#,
             Events(&["permission_granted"]),
         ),
-    ]);
+    ])
+    .snapshot("escalation_is_refused");
     let mut l = story();
     // A user who may assign org roles but lacks org.audit.view cannot give a role carrying it.
     l.run("ann", r#"{"type":"define_role","org":"acme","role":"assigner","kind":"org","permissions":["org.roles.assign"]}"#).unwrap();
@@ -1063,7 +1102,8 @@ fn membership_commands() {
             r#"{"type":"transfer_ownership","org":"acme","to":"ann"}"#,
             Refused(Code::Invalid),
         ),
-    ]);
+    ])
+    .snapshot("membership_commands");
 }
 
 #[test]
