@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use permledger_api as api;
+use permledger_client::Client;
 use permledger_domain::check;
 use permledger_domain::{Denial, Explanation, OrgId, PermissionKey, Scope, Timestamp, UserId};
 use permledger_views::At;
@@ -53,45 +55,32 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
     };
     ledger.shutdown();
     let (moment, explanation) = answer?;
-    let body = serde_json::json!({
-        "at": {"seq": moment.seq, "time": moment.time},
-        "allowed": explanation.allowed,
-        "facts": explanation.facts,
-        "denial": explanation.denial,
-    });
-    println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(if explanation.allowed {
-        0
-    } else {
-        crate::EXIT_DENIED
-    })
+    print(api::CheckAnswer::new(explanation, moment))
+}
+
+fn print(answer: api::CheckAnswer) -> anyhow::Result<u8> {
+    let allowed = answer.allowed;
+    out!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(if allowed { 0 } else { crate::EXIT_DENIED })
 }
 
 /// The same check through a running server.
-pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u8> {
-    let mut path = format!(
-        "/v1/orgs/{}/check?user={}&permission={}&scope={}",
-        args.org,
-        permledger_client::encode(args.user.as_str()),
-        args.permission,
-        permledger_client::encode(&args.scope.to_string())
-    );
-    match &args.at {
-        Some(At::Seq(n)) => path.push_str(&format!("&at_seq={n}")),
-        Some(At::Time(t)) => path.push_str(&format!(
-            "&at_time={}",
-            permledger_client::encode(&t.to_string())
-        )),
-        None => {}
+pub fn remote(client: &Client, args: Args) -> anyhow::Result<u8> {
+    let (at_seq, at_time) = match args.at {
+        Some(At::Seq(n)) => (Some(n), None),
+        Some(At::Time(t)) => (None, Some(t.to_string())),
+        None => (None, None),
+    };
+    let q = api::CheckParams {
+        user: args.user,
+        permission: args.permission,
+        scope: args.scope,
+        at_seq,
+        at_time,
+        min_seq: None,
+    };
+    match client.call::<api::Check>(&api::OrgPath { org: args.org }, &q, &())? {
+        Ok(answer) => print(answer),
+        Err(refusal) => crate::cmd_run::print_refusal(&refusal),
     }
-    let resp = permledger_client::request(server, "GET", &path, token, None)?;
-    let allowed = serde_json::from_str::<serde_json::Value>(&resp.body)
-        .ok()
-        .and_then(|v| v["allowed"].as_bool());
-    let code = crate::cmd_run::print_remote(resp)?;
-    Ok(if code == 0 && allowed != Some(true) {
-        crate::EXIT_DENIED
-    } else {
-        code
-    })
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use permledger_api as api;
 use permledger_domain::{Command, CommandMeta, UserId};
 use permledger_ledger::SystemClock;
 use permledger_server::{AppState, TokenRole, Tokens};
@@ -65,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         n += 1;
     }
     let head = ledger.seq();
-    println!(
+    out!(
         "Built org `acme` (Zoho TeamInbox roles, seed 004) from {n} commands ({head} events) in {}",
         dir.display()
     );
@@ -93,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let _ = stop_rx.await;
         stopping.send_replace(true);
     }));
-    println!("Serving it at {base}\n");
+    out!("Serving it at {base}\n");
 
     let questions: [(&str, &str, &str, Option<u64>, &str); 7] = [
         (
@@ -146,44 +147,48 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "billing is the owner's alone",
         ),
     ];
+    let client = permledger_client::Client::new(&base, Some(&token), None)?;
+    let acme = api::OrgPath {
+        org: "acme".parse()?,
+    };
     for (user, perm, scope, at, why) in questions {
-        let at_param = at.map(|n| format!("&at_seq={n}")).unwrap_or_default();
-        let path =
-            format!("/v1/orgs/acme/check?user={user}&permission={perm}&scope={scope}{at_param}");
-        let resp = permledger_client::request(&base, "GET", &path, Some(&token), None)?;
-        let answer: serde_json::Value =
-            serde_json::from_str(&resp.body).context("the demo server answered without JSON")?;
-        let verdict = if answer["allowed"] == true {
-            "ALLOWED"
-        } else {
-            "denied "
+        let q = api::CheckParams {
+            user: user.parse()?,
+            permission: perm.parse()?,
+            scope: scope.parse()?,
+            at_seq: at,
+            at_time: None,
+            min_seq: None,
         };
+        let answer = client
+            .call::<api::Check>(&acme, &q, &())?
+            .map_err(|r| anyhow::anyhow!("the demo server refused a check: {r}"))?;
+        let verdict = if answer.allowed { "ALLOWED" } else { "denied " };
         let when = at.map(|n| format!(" at position {n}")).unwrap_or_default();
-        println!("{verdict} {user:<5} {perm:<32} {scope:<18}{when} ({why})");
-        let detail = if answer["allowed"] == true {
-            &answer["facts"]
+        out!("{verdict} {user:<5} {perm:<32} {scope:<18}{when} ({why})");
+        let detail = if answer.allowed {
+            serde_json::to_string(&answer.facts)?
         } else {
-            &answer["denial"]
+            serde_json::to_string(&answer.denial)?
         };
-        println!("        because {detail}");
+        out!("        because {detail}");
     }
     let report = permledger_log::verify(&**ledger.log(), None, |_| {})?;
     match report {
-        Ok(r) => println!("\nLog verified: {} events, head {}", r.events, r.head),
-        Err(t) => println!("\nLog TAMPERED: {t}"),
+        Ok(r) => out!("\nLog verified: {} events, head {}", r.events, r.head),
+        Err(t) => out!("\nLog TAMPERED: {t}"),
     }
 
     let d = dir.display();
-    println!("\nTry next (a service token for org acme was created: {token}):");
-    println!("  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/who_can?permission=inbox.thread.view&scope=inbox:billing'");
-    println!(
-        "  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/audit?as=ann&limit=5'"
-    );
-    println!("  permledger --server {base} --token {token} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {}", head - 1);
-    println!("  permledger --data {d} query members --org acme --scope inbox:billing   (once the server is stopped)");
-    println!("  permledger --data {d} verify");
+    let permledger = invocation();
+    out!("\nTry next (a service token for org acme was created: {token}):");
+    out!("  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/who_can?permission=inbox.thread.view&scope=inbox:billing'");
+    out!("  curl -H 'Authorization: Bearer {token}' '{base}/v1/orgs/acme/audit?as=ann&limit=5'");
+    out!("  {permledger} --server {base} --token {token} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {}", head - 1);
+    out!("  {permledger} --data {d} query members --org acme --scope inbox:billing   (once the server is stopped)");
+    out!("  {permledger} --data {d} verify");
     if !args.exit {
-        println!("\nServing until Ctrl-C.");
+        out!("\nServing until Ctrl-C.");
         rt.block_on(async {
             let _ = tokio::signal::ctrl_c().await;
         });
@@ -193,4 +198,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     drop(rt);
     ledger.shutdown();
     Ok(0)
+}
+
+/// How to run this binary again from a shell: `permledger` when that name on PATH is this binary,
+/// else its full path (after `cargo run` it lives in the target folder, not on PATH).
+fn invocation() -> String {
+    let Ok(me) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "permledger".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .filter_map(|dir| dir.join("permledger").canonicalize().ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        return "permledger".to_string();
+    }
+    let path = me.display().to_string();
+    if path.contains(|c: char| c.is_whitespace() || c == '\'') {
+        format!("'{}'", path.replace('\'', r"'\''"))
+    } else {
+        path
+    }
 }

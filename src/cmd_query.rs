@@ -3,9 +3,13 @@
 
 use std::path::Path;
 
+use permledger_api as api;
+use permledger_client::{Client, Reply};
 use permledger_domain::check;
+use permledger_domain::state::MemberStatus;
+use permledger_domain::RoleId;
 use permledger_domain::{OrgId, PermissionKey, Scope, ScopeKind, Timestamp, UserId};
-use permledger_views::audit::AuditQuery;
+use permledger_views::audit::{AuditEntry, AuditQuery};
 use permledger_views::{At, Moment, OrgAt, Views};
 
 use crate::cmd_check::parse_at;
@@ -121,15 +125,15 @@ impl Rows {
                             .collect()
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&objects)?);
+                out!("{}", serde_json::to_string_pretty(&objects)?);
             }
             Format::Csv => {
-                println!("{}", self.columns.join(","));
+                out!("{}", self.columns.join(","));
                 for r in &self.rows {
-                    println!(
+                    out!(
                         "{}",
                         r.iter()
-                            .map(|v| permledger_server::csv_field(v))
+                            .map(|v| permledger_server::routes::audit::csv_field(v))
                             .collect::<Vec<_>>()
                             .join(",")
                     );
@@ -159,9 +163,9 @@ impl Rows {
                         .trim_end()
                         .to_string()
                 };
-                println!("{}", line(self.columns.clone()));
+                out!("{}", line(self.columns.clone()));
                 for r in &self.rows {
-                    println!("{}", line(r.iter().map(String::as_str).collect()));
+                    out!("{}", line(r.iter().map(String::as_str).collect()));
                 }
             }
         }
@@ -173,6 +177,55 @@ fn one_column(name: &'static str, values: impl IntoIterator<Item = String>) -> R
     Rows {
         columns: vec![name],
         rows: values.into_iter().map(|v| vec![v]).collect(),
+    }
+}
+
+fn member_rows(
+    members: impl IntoIterator<Item = (UserId, (Option<RoleId>, MemberStatus))>,
+) -> Rows {
+    Rows {
+        columns: vec!["user", "role", "status"],
+        rows: members
+            .into_iter()
+            .map(|(u, (role, status))| {
+                vec![
+                    u.to_string(),
+                    role.map(|r| r.to_string()).unwrap_or_default(),
+                    format!("{status:?}").to_lowercase(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn diff_rows(gained: &[String], lost: &[String]) -> Rows {
+    Rows {
+        columns: vec!["change", "user permission scope"],
+        rows: gained
+            .iter()
+            .map(|g| vec!["gained".to_string(), g.clone()])
+            .chain(lost.iter().map(|l| vec!["lost".to_string(), l.clone()]))
+            .collect(),
+    }
+}
+
+fn audit_rows(entries: &[AuditEntry]) -> Rows {
+    Rows {
+        columns: vec!["seq", "time", "actor", "action", "user", "scope", "reason"],
+        rows: entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.seq.to_string(),
+                    e.time.to_string(),
+                    e.actor.to_string(),
+                    e.action.clone(),
+                    e.user.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                    e.scope.to_string(),
+                    e.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
     }
 }
 
@@ -198,7 +251,7 @@ pub fn run(data: &Path, args: QueryArgs) -> anyhow::Result<u8> {
         Err(e) => match e.downcast_ref::<permledger_views::audit::AuditError>() {
             // A refused read is a denial, not a failure.
             Some(permledger_views::audit::AuditError::Rejected(r)) => {
-                println!("{}", serde_json::to_string_pretty(r)?);
+                out!("{}", serde_json::to_string_pretty(r)?);
                 return Ok(crate::EXIT_DENIED);
             }
             _ => return Err(e),
@@ -246,23 +299,8 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
             ))
         }),
         QueryArgs::Members { common, scope } => with_org(&views, &common, |o, m| {
-            let rows = permledger_views::read::members(&o, &scope, m.time)
-                .into_iter()
-                .map(|(u, (role, status))| {
-                    vec![
-                        u.to_string(),
-                        role.map(|r| r.to_string()).unwrap_or_default(),
-                        format!("{status:?}").to_lowercase(),
-                    ]
-                })
-                .collect();
-            Ok((
-                Rows {
-                    columns: vec!["user", "role", "status"],
-                    rows,
-                },
-                common.format,
-            ))
+            let members = permledger_views::read::members(&o, &scope, m.time);
+            Ok((member_rows(members), common.format))
         }),
         QueryArgs::Diff {
             common,
@@ -281,19 +319,7 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
                 user.as_ref(),
                 scope.as_ref(),
             );
-            let rows = d
-                .gained
-                .iter()
-                .map(|g| vec!["gained".to_string(), g.clone()])
-                .chain(d.lost.iter().map(|l| vec!["lost".to_string(), l.clone()]))
-                .collect();
-            Ok((
-                Rows {
-                    columns: vec!["change", "user permission scope"],
-                    rows,
-                },
-                common.format,
-            ))
+            Ok((diff_rows(&d.gained, &d.lost), common.format))
         }
         QueryArgs::Audit {
             common,
@@ -322,151 +348,120 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
                 after: None,
                 limit: Some(1000),
             };
-            let mut rows = Vec::new();
+            let mut entries = Vec::new();
             loop {
                 let page = ledger.audit(&common.org, &reader, &q, now)?;
-                rows.extend(page.entries.iter().map(|e| {
-                    vec![
-                        e.seq.to_string(),
-                        e.time.to_string(),
-                        e.actor.to_string(),
-                        e.action.clone(),
-                        e.user.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-                        e.scope.to_string(),
-                        e.reason.clone().unwrap_or_default(),
-                    ]
-                }));
+                entries.extend(page.entries);
                 match page.next {
                     Some(n) => q.after = Some(n),
                     None => break,
                 }
             }
-            Ok((
-                Rows {
-                    columns: vec!["seq", "time", "actor", "action", "user", "scope", "reason"],
-                    rows,
-                },
-                common.format,
-            ))
+            Ok((audit_rows(&entries), common.format))
         }
     }
 }
 
-/// A moment as query parameters, under the names the endpoint gives its position and its time.
-fn at_pairs<'a>(at: &Option<At>, seq: &'a str, time: &'a str) -> [(&'a str, Option<String>); 2] {
+/// A moment as the API's `at_seq`/`at_time` (or `from_`, `to_`) pair.
+fn at_params(at: &Option<At>) -> (Option<u64>, Option<String>) {
     match at {
-        Some(At::Seq(n)) => [(seq, Some(n.to_string())), (time, None)],
-        Some(At::Time(t)) => [(seq, None), (time, Some(t.to_string()))],
-        None => [(seq, None), (time, None)],
-    }
-}
-
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn field(v: &serde_json::Value, k: &str) -> String {
-    match &v[k] {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Some(At::Seq(n)) => (Some(*n), None),
+        Some(At::Time(t)) => (None, Some(t.to_string())),
+        None => (None, None),
     }
 }
 
 /// The same queries through a running server.
-pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Result<u8> {
-    use permledger_client::query;
-    let some = |v: &dyn ToString| Some(v.to_string());
-    let at = |common: &Common| at_pairs(&common.at, "at_seq", "at_time");
-    let (path, common) = match &args {
+pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
+    let org = |c: &Common| api::OrgPath { org: c.org.clone() };
+    let (reply, format): (Reply<Rows>, Format) = match args {
         QueryArgs::WhoCan {
             common,
             permission,
             scope,
-        } => (
-            format!(
-                "/v1/orgs/{}/who_can{}",
-                common.org,
-                query(
-                    [("permission", some(permission)), ("scope", some(scope))]
-                        .into_iter()
-                        .chain(at(common))
-                )
-            ),
-            common,
-        ),
+        } => {
+            let (at_seq, at_time) = at_params(&common.at);
+            let q = api::WhoCanParams {
+                permission,
+                scope,
+                at_seq,
+                at_time,
+                min_seq: None,
+            };
+            let reply = client.call::<api::WhoCan>(&org(&common), &q, &())?;
+            let rows = reply.map(|a| one_column("user", a.users.iter().map(|u| u.to_string())));
+            (rows, common.format)
+        }
         QueryArgs::Permissions {
             common,
             user,
             scope,
-        } => (
-            format!(
-                "/v1/orgs/{}/permissions{}",
-                common.org,
-                query(
-                    [("user", some(user)), ("scope", some(scope))]
-                        .into_iter()
-                        .chain(at(common))
-                )
-            ),
-            common,
-        ),
+        } => {
+            let (at_seq, at_time) = at_params(&common.at);
+            let q = api::PermissionsParams {
+                user,
+                scope,
+                at_seq,
+                at_time,
+                min_seq: None,
+            };
+            let reply = client.call::<api::Permissions>(&org(&common), &q, &())?;
+            let rows = reply
+                .map(|a| one_column("permission", a.permissions.iter().map(|k| k.to_string())));
+            (rows, common.format)
+        }
         QueryArgs::Scopes {
             common,
             user,
             permission,
             kind,
-        } => (
-            format!(
-                "/v1/orgs/{}/scopes{}",
-                common.org,
-                query(
-                    [
-                        ("user", some(user)),
-                        ("permission", some(permission)),
-                        ("kind", kind.map(|k| k.to_string())),
-                    ]
-                    .into_iter()
-                    .chain(at(common))
-                )
-            ),
-            common,
-        ),
-        QueryArgs::Members { common, scope } => (
-            format!(
-                "/v1/orgs/{}/members{}",
-                common.org,
-                query([("scope", some(scope))].into_iter().chain(at(common)))
-            ),
-            common,
-        ),
+        } => {
+            let (at_seq, at_time) = at_params(&common.at);
+            let q = api::ScopesParams {
+                user,
+                permission,
+                kind,
+                at_seq,
+                at_time,
+                min_seq: None,
+            };
+            let reply = client.call::<api::Scopes>(&org(&common), &q, &())?;
+            let rows = reply.map(|a| one_column("scope", a.scopes.iter().map(|s| s.to_string())));
+            (rows, common.format)
+        }
+        QueryArgs::Members { common, scope } => {
+            let (at_seq, at_time) = at_params(&common.at);
+            let q = api::MembersParams {
+                scope,
+                at_seq,
+                at_time,
+                min_seq: None,
+            };
+            let reply = client.call::<api::Members>(&org(&common), &q, &())?;
+            let rows = reply
+                .map(|a| member_rows(a.members.into_iter().map(|m| (m.user, (m.role, m.status)))));
+            (rows, common.format)
+        }
         QueryArgs::Diff {
             common,
             from,
             user,
             scope,
-        } => (
-            format!(
-                "/v1/orgs/{}/diff{}",
-                common.org,
-                query(
-                    at_pairs(&Some(from.clone()), "from_seq", "from_time")
-                        .into_iter()
-                        .chain(at_pairs(&common.at, "to_seq", "to_time"))
-                        .chain([
-                            ("user", user.as_ref().map(|u| u.to_string())),
-                            ("scope", scope.as_ref().map(|s| s.to_string())),
-                        ])
-                )
-            ),
-            common,
-        ),
+        } => {
+            let (from_seq, from_time) = at_params(&Some(from));
+            let (to_seq, to_time) = at_params(&common.at);
+            let q = api::DiffParams {
+                from_seq,
+                from_time,
+                to_seq,
+                to_time,
+                user,
+                scope,
+                min_seq: None,
+            };
+            let reply = client.call::<api::Diff>(&org(&common), &q, &())?;
+            (reply.map(|a| diff_rows(&a.gained, &a.lost)), common.format)
+        }
         // The export streams every matching entry in one answer, JSON Lines.
         QueryArgs::Audit {
             common,
@@ -477,75 +472,42 @@ pub fn remote(server: &str, token: Option<&str>, args: QueryArgs) -> anyhow::Res
             types,
             from,
             to,
-        } => (
-            format!(
-                "/v1/orgs/{}/audit/export{}",
-                common.org,
-                query([("as", some(reader))].into_iter().chain(at(common)).chain([
-                    ("actor", actor.as_ref().map(|u| u.to_string())),
-                    ("user", user.as_ref().map(|u| u.to_string())),
-                    ("scope", scope.as_ref().map(|s| s.to_string())),
-                    ("types", types.as_ref().map(|t| t.join(","))),
-                    ("from", from.map(|t| t.to_string())),
-                    ("to", to.map(|t| t.to_string())),
-                ]))
-            ),
-            common,
-        ),
+        } => {
+            let (at_seq, at_time) = at_params(&common.at);
+            let q = api::AuditParams {
+                reader,
+                actor,
+                user,
+                scope,
+                types: types.map(|t| t.join(",")),
+                from: from.map(|t| t.to_string()),
+                to: to.map(|t| t.to_string()),
+                at_seq,
+                at_time,
+                after: None,
+                limit: None,
+                min_seq: None,
+                format: Some(api::ExportFormat::Jsonl),
+            };
+            let reply = client.text::<api::AuditExport>(&org(&common), &q, &())?;
+            let rows = match reply {
+                Ok(text) => Ok(audit_rows(
+                    &text
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(serde_json::from_str::<AuditEntry>)
+                        .collect::<Result<Vec<_>, _>>()?,
+                )),
+                Err(refusal) => Err(refusal),
+            };
+            (rows, common.format)
+        }
     };
-    let resp = permledger_client::request(server, "GET", &path, token, None)?;
-    if !(200..300).contains(&resp.status) {
-        return crate::cmd_run::print_remote(resp);
+    match reply {
+        Ok(rows) => {
+            rows.print(format)?;
+            Ok(0)
+        }
+        Err(refusal) => crate::cmd_run::print_refusal(&refusal),
     }
-    let v: serde_json::Value = match &args {
-        QueryArgs::Audit { .. } => serde_json::Value::Null,
-        _ => serde_json::from_str(&resp.body)?,
-    };
-    let rows = match &args {
-        QueryArgs::WhoCan { .. } => one_column("user", strings(&v["users"])),
-        QueryArgs::Permissions { .. } => one_column("permission", strings(&v["permissions"])),
-        QueryArgs::Scopes { .. } => one_column("scope", strings(&v["scopes"])),
-        QueryArgs::Audit { .. } => Rows {
-            columns: vec!["seq", "time", "actor", "action", "user", "scope", "reason"],
-            rows: resp
-                .body
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| {
-                    let entry: serde_json::Value = serde_json::from_str(l)?;
-                    Ok(
-                        ["seq", "time", "actor", "action", "user", "scope", "reason"]
-                            .iter()
-                            .map(|k| field(&entry, k))
-                            .collect(),
-                    )
-                })
-                .collect::<anyhow::Result<_>>()?,
-        },
-        QueryArgs::Members { .. } => Rows {
-            columns: vec!["user", "role", "status"],
-            rows: v["members"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|m| vec![field(m, "user"), field(m, "role"), field(m, "status")])
-                        .collect()
-                })
-                .unwrap_or_default(),
-        },
-        _ => Rows {
-            columns: vec!["change", "user permission scope"],
-            rows: strings(&v["gained"])
-                .into_iter()
-                .map(|g| vec!["gained".to_string(), g])
-                .chain(
-                    strings(&v["lost"])
-                        .into_iter()
-                        .map(|l| vec!["lost".to_string(), l]),
-                )
-                .collect(),
-        },
-    };
-    rows.print(common.format)?;
-    Ok(0)
 }

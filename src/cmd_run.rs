@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use permledger_api as api;
+use permledger_client::{Client, Refusal};
 use permledger_domain::{Command, CommandMeta, UserId};
 use permledger_ledger::SubmitError;
 
@@ -40,59 +42,54 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
     ledger.shutdown();
     match result {
         Ok(out) => {
-            let body = serde_json::json!({
-                "seq": out.seq,
-                "replayed": out.replayed,
-                "token": out.link_token,
-                "events": out.events,
-            });
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            let answer = api::CommandAnswer {
+                seq: out.seq,
+                replayed: out.replayed,
+                token: out.link_token,
+                events: out.events,
+            };
+            out!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(0)
         }
         Err(SubmitError::Rejected(r)) => {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            out!("{}", serde_json::to_string_pretty(&r)?);
             Ok(crate::EXIT_DENIED)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// The same command through a running server.
-pub fn remote(server: &str, token: Option<&str>, args: Args) -> anyhow::Result<u8> {
+/// The same command through a running server. The command goes as the user wrote it, so that
+/// the server's refusal of a malformed one is what the user sees.
+pub fn remote(client: &Client, args: Args) -> anyhow::Result<u8> {
     let command: serde_json::Value =
         serde_json::from_str(&args.command).context("the command is not JSON")?;
-    let mut body = serde_json::json!({"as": args.actor, "do": command});
-    for (k, v) in [
-        ("reason", args.reason),
-        ("request_id", args.request_id),
-        ("idempotency_key", args.idempotency_key),
-    ] {
-        if let Some(v) = v {
-            body[k] = serde_json::Value::String(v);
+    let body = api::CommandRequest {
+        actor: UserId::new(args.actor)?,
+        command,
+        reason: args.reason,
+        request_id: args.request_id,
+        idempotency_key: args.idempotency_key,
+        expect_version: args.expect_version,
+    };
+    match client.call_with::<api::SubmitCommand, api::CommandAnswer>(&api::NoPath {}, &(), &body)? {
+        Ok(answer) => {
+            out!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(0)
         }
+        Err(refusal) => print_refusal(&refusal),
     }
-    if let Some(v) = args.expect_version {
-        body["expect_version"] = v.into();
-    }
-    let resp = permledger_client::request(
-        server,
-        "POST",
-        "/v1/commands",
-        token,
-        Some(&body.to_string()),
-    )?;
-    print_remote(resp)
 }
 
-/// Prints a server's JSON answer; 2xx exits 0, a refusal (4xx with a code) exits 2.
-pub fn print_remote(resp: permledger_client::Response) -> anyhow::Result<u8> {
-    let value: serde_json::Value = serde_json::from_str(&resp.body)
-        .with_context(|| format!("the server answered {} without JSON", resp.status))?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
-    match resp.status {
-        200..=299 => Ok(0),
-        401 => anyhow::bail!("the server refused the token: {}", value["message"]),
-        400..=499 => Ok(crate::EXIT_DENIED),
-        s => anyhow::bail!("the server failed ({s})"),
+/// Prints a server's refusal as the local commands print a rejection (`{"code", "message"}`):
+/// a refusal of the request exits 2; a refused token or a server failure is an error.
+pub fn print_refusal(refusal: &Refusal) -> anyhow::Result<u8> {
+    match refusal.status {
+        401 => anyhow::bail!("the server refused the token: {}", refusal.error.message),
+        400..=499 => {
+            out!("{}", serde_json::to_string_pretty(&refusal.error)?);
+            Ok(crate::EXIT_DENIED)
+        }
+        _ => anyhow::bail!("the server could not answer: {refusal}"),
     }
 }

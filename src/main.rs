@@ -1,5 +1,8 @@
 //! The `permledger` binary: a thin shell over the crates. One module per subcommand.
 
+#[macro_use]
+mod output;
+
 mod cmd_bench;
 mod cmd_check;
 mod cmd_demo;
@@ -22,9 +25,33 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit codes: 0 done or allowed, 1 error, 2 denied or refused, 3 verification failed.
+/// Exit codes: 0 done or allowed, 1 error, 2 denied or refused, 3 verification failed, 64 a
+/// command line that does not parse (sysexits' EX_USAGE, so that a script can tell "no" from
+/// "wrong question").
 pub const EXIT_DENIED: u8 = 2;
 pub const EXIT_TAMPERED: u8 = 3;
+pub const EXIT_USAGE: u8 = 64;
+
+/// The client of `--server`, when one is named.
+fn client(
+    server: &Option<String>,
+    token: &Option<String>,
+    ca_cert: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<permledger_client::Client>> {
+    server
+        .as_deref()
+        .map(|s| permledger_client::Client::new(s, token.as_deref(), ca_cert.as_deref()))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// True when the error is the reader of standard output having gone away.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +70,10 @@ struct Cli {
     /// The bearer token for `--server`.
     #[arg(long, global = true, env = "PERMLEDGER_TOKEN")]
     token: Option<String>,
+    /// A PEM certificate to trust for an `https://` server (one with a self-signed or private
+    /// certificate); otherwise Mozilla's roots are trusted.
+    #[arg(long, global = true, env = "PERMLEDGER_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -94,33 +125,43 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     let data = cli.data.unwrap_or_else(data::default_dir);
     let result = match cli.command {
         Cmd::Demo(args) => cmd_demo::run(args),
-        Cmd::Run(args) => match &cli.server {
-            Some(server) => cmd_run::remote(server, cli.token.as_deref(), args),
-            None => cmd_run::run(&data, args),
+        Cmd::Run(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_run::remote(&c, args),
+            Ok(None) => cmd_run::run(&data, args),
+            Err(e) => Err(e),
         },
-        Cmd::Check(args) => match &cli.server {
-            Some(server) => cmd_check::remote(server, cli.token.as_deref(), args),
-            None => cmd_check::run(&data, args),
+        Cmd::Check(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_check::remote(&c, args),
+            Ok(None) => cmd_check::run(&data, args),
+            Err(e) => Err(e),
         },
-        Cmd::Query(args) => match &cli.server {
-            Some(server) => cmd_query::remote(server, cli.token.as_deref(), args),
-            None => cmd_query::run(&data, args),
+        Cmd::Query(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_query::remote(&c, args),
+            Ok(None) => cmd_query::run(&data, args),
+            Err(e) => Err(e),
         },
         Cmd::Verify(args) => cmd_verify::verify(&data, args),
         Cmd::Digest => cmd_verify::digest(&data),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
-        Cmd::Scenario(args) => match (cli.server, cli.token) {
-            (None, _) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),
-            (Some(url), Some(token)) => {
-                cmd_scenario::run(args, &permledger_scenario::Backend::Server { url, token })
+        Cmd::Scenario(args) => match (&cli.token, client(&cli.server, &cli.token, &cli.ca_cert)) {
+            (_, Ok(None)) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),
+            (Some(_), Ok(Some(client))) => {
+                cmd_scenario::run(args, &permledger_scenario::Backend::Server(client))
             }
-            (Some(_), None) => Err(anyhow::anyhow!(
+            (None, Ok(Some(_))) => Err(anyhow::anyhow!(
                 "`--server` needs `--token` (an operator token)"
             )),
+            (_, Err(e)) => Err(e),
         },
         Cmd::Serve(args) => cmd_serve::serve(&data, args),
         Cmd::Generate(args) => cmd_generate::run(&data, args),
@@ -132,6 +173,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -60,12 +60,43 @@ fn start_with(data: &Path, extra: &[&str]) -> (Child, String) {
     (child, addr)
 }
 
-/// One HTTP/1.1 request over a fresh connection; returns (status, body).
+/// One HTTP/1.1 request as any client would send it; returns (status, body).
 fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-    let r = permledger_client::request(&format!("http://{addr}"), method, path, Some(token), body)
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("Authorization", format!("Bearer {token}"));
+    if body.is_some() {
+        req = req.header("Content-Type", "application/json");
+    }
+    let mut resp = agent
+        .run(req.body(body.unwrap_or("").to_string()).unwrap())
         .unwrap();
-    (r.status, r.body)
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
 }
+
+/// The CLI against a running server: (exit code, stdout, stderr).
+fn cli(server: &str, token: &str, extra: &[&str], args: &[&str]) -> (i32, String, String) {
+    let o = bin()
+        .args(["--server", server, "--token", token])
+        .args(extra)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls/localhost.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls/localhost.key");
 
 /// Reads `want` events of a change feed: (id, event type).
 fn sse(
@@ -458,4 +489,135 @@ fn the_fixture_suite_passes_through_http_one_sandbox_per_file() {
     assert!(body.contains(r#""seq":0"#), "{body}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn the_cli_reaches_an_https_server_with_its_certificate_and_typed_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let svc = token(data, "acme", "service");
+    let (mut child, addr) = start_with(data, &["--tls-cert", CERT, "--tls-key", KEY]);
+    let https = format!("https://{addr}");
+    let trust = ["--ca-cert", CERT];
+
+    let (code, out, err) = cli(
+        &https,
+        &svc,
+        &trust,
+        &[
+            "run",
+            "--as",
+            "ann",
+            r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["events"][0]["payload"]["type"], "org_created");
+
+    let check = [
+        "check",
+        "--org",
+        "acme",
+        "--user",
+        "ann",
+        "--permission",
+        "org.members.invite",
+        "--scope",
+        "org",
+    ];
+    let (code, out, err) = cli(&https, &svc, &trust, &check);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"allowed\": true"), "{out}");
+    let (code, out, _) = cli(
+        &https,
+        &svc,
+        &trust,
+        &[
+            "check",
+            "--org",
+            "acme",
+            "--user",
+            "bob",
+            "--permission",
+            "team.view",
+            "--scope",
+            "org",
+        ],
+    );
+    assert_eq!(code, 2, "a denied check exits 2: {out}");
+
+    // The certificate is not one Mozilla's roots vouch for: without `--ca-cert` the CLI refuses.
+    let (code, _, err) = cli(&https, &svc, &[], &check);
+    assert_eq!(code, 1);
+    assert!(err.contains("talking to"), "{err}");
+    // Plain HTTP to the TLS port gets no answer the client takes for one.
+    let (code, _, _) = cli(&format!("http://{addr}"), &svc, &[], &check);
+    assert_eq!(code, 1);
+    assert_eq!(sigterm(&mut child), 0);
+}
+
+#[test]
+fn a_running_server_accepts_new_tokens_and_refuses_revoked_ones_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let first = token(data, "*", "operator");
+    let (mut child, addr) = start(data);
+    let health = |t: &str| http(&addr, "GET", "/v1/orgs/acme/roles", t, None).0;
+    assert_eq!(
+        health(&first),
+        404,
+        "the first token works: the org does not exist"
+    );
+
+    let later = token(data, "acme", "auditor");
+    let until = |want: u16, t: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while health(t) != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {want} for {t} within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until(404, &later);
+
+    let list = bin()
+        .args(["--data", data.to_str().unwrap(), "token", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Vec<serde_json::Value> = String::from_utf8(list.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|t| t.get("hash").is_none()),
+        "hashes stay private"
+    );
+    let auditor = listed.iter().find(|t| t["role"] == "auditor").unwrap();
+    assert_eq!(auditor["org"], "acme");
+
+    let revoke = bin()
+        .args(["--data", data.to_str().unwrap(), "token", "revoke"])
+        .arg(auditor["id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    until(401, &later);
+    assert_eq!(health(&first), 404, "the other token still works");
+
+    let unknown = bin()
+        .args(["--data", data.to_str().unwrap(), "token", "revoke", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no token `nope`"));
+    assert_eq!(sigterm(&mut child), 0);
 }

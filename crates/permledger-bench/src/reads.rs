@@ -83,7 +83,7 @@ impl Sample {
 
     /// The query string of a check, percent-encoded.
     pub fn path(&self, q: (usize, usize, usize)) -> String {
-        use permledger_client::encode;
+        use permledger_api::encode;
         format!(
             "user={}&permission={}&scope={}",
             encode(self.users[q.0].as_str()),

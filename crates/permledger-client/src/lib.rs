@@ -1,163 +1,266 @@
-//! A small blocking HTTP/1.1 client for permledger's own API: one request per connection, plain
-//! `http://` on the addresses the user names. It serves the CLI's `--server` mode, the demo and
-//! `permledger scenario run --server`; it is not a general HTTP client (no TLS, no redirects).
+//! A blocking client for permledger's HTTP API, typed by `permledger_api`'s endpoints: the CLI's
+//! `--server` mode, the demo and `permledger scenario run --server` call the server through it.
+//!
+//! `Client::call::<E>(path, query, body)` builds the request from endpoint `E`'s method, path
+//! template and types, and reads the answer as `E::Answer`, or a refusal as the API's
+//! `ErrorBody`. Connections are kept alive between calls (ureq's pool); `https://` servers are
+//! reached with rustls, trusting Mozilla's roots or a certificate given with `--ca-cert`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::path::Path;
 use std::time::Duration;
+
+use permledger_api::{path, Endpoint, ErrorBody};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// How long a request may take as a whole; the audit export of a large org is the longest.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("server `{0}` is not an http:// address")]
+    #[error("server `{0}` is not an http:// or https:// address")]
     NotHttp(String),
-    #[error("cannot reach `{base}`: {source}")]
-    Connect {
+    #[error("cannot read the certificate `{path}`: {reason}")]
+    Certificate { path: String, reason: String },
+    #[error("talking to `{base}` failed: {source}")]
+    Transport {
         base: String,
-        source: std::io::Error,
+        #[source]
+        source: ureq::Error,
     },
-    #[error("talking to the server failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the server's answer is malformed: {0}")]
-    Malformed(&'static str),
+    #[error("the server's answer to {what} does not read as the contract says: {reason}")]
+    Malformed { what: String, reason: String },
+    #[error("the request cannot be written: {0}")]
+    Request(String),
 }
 
-#[derive(Debug, Clone)]
-pub struct Response {
+/// A refusal: the status and the API's error body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
     pub status: u16,
-    pub body: String,
+    pub error: ErrorBody,
 }
 
-/// `base` is `http://HOST:PORT`, optionally with a path prefix (`http://HOST:PORT/sandboxes/ID`);
-/// `path` starts with `/`.
-pub fn request(
-    base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Result<Response, ClientError> {
-    let Some(rest) = base.trim_end_matches('/').strip_prefix("http://") else {
-        return Err(ClientError::NotHttp(base.to_string()));
-    };
-    let (authority, prefix) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let mut stream = TcpStream::connect(authority).map_err(|source| ClientError::Connect {
-        base: base.to_string(),
-        source,
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.set_nodelay(true)?;
-    let body = body.unwrap_or("");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {prefix}{path} HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or(ClientError::Malformed("no end of headers"))?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or(ClientError::Malformed("no status"))?;
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        rest.to_string()
-    };
-    Ok(Response { status, body })
-}
-
-fn dechunk(mut s: &str) -> Result<String, ClientError> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = s
-            .split_once("\r\n")
-            .ok_or(ClientError::Malformed("a chunk has no size line"))?;
-        let n = usize::from_str_radix(size.trim(), 16)
-            .map_err(|_| ClientError::Malformed("a chunk size is not hex"))?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.push_str(
-            rest.get(..n)
-                .ok_or(ClientError::Malformed("a chunk is shorter than its size"))?,
-        );
-        s = rest.get(n + 2..).unwrap_or("");
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status, self.error.code, self.error.message
+        )
     }
 }
 
-/// Percent-encodes a query-string value (RFC 3986 unreserved characters pass as they are).
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
+/// An answer of the server: what the endpoint answers, or a refusal.
+pub type Reply<A> = Result<A, Refusal>;
+
+/// A client of one server (or one sandbox of it: a base with a path prefix).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base` is `http(s)://HOST:PORT`, optionally with a path prefix
+    /// (`http://HOST:PORT/sandboxes/ID`). `ca_cert`, a PEM file, is trusted besides (instead
+    /// of) the usual roots: a server with a self-signed certificate.
+    pub fn new(
+        base: &str,
+        token: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Client, ClientError> {
+        let base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::NotHttp(base));
+        }
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .max_idle_connections_per_host(4);
+        if let Some(file) = ca_cert {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates(file)?))
+                    .build(),
+            );
+        }
+        Ok(Client {
+            agent: config.build().into(),
+            base,
+            token: token.map(str::to_string),
+        })
+    }
+
+    /// The same server and token, with a path prefix added to the base (a sandbox's API).
+    pub fn under(&self, prefix: &str) -> Client {
+        Client {
+            agent: self.agent.clone(),
+            base: format!("{}{}", self.base, prefix.trim_end_matches('/')),
+            token: self.token.clone(),
         }
     }
-    out
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Calls endpoint `E` and reads its JSON answer.
+    pub fn call<E: Endpoint>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        body: &E::Body,
+    ) -> Result<Reply<E::Answer>, ClientError> {
+        self.call_with::<E, E::Answer>(args, query, body)
+    }
+
+    /// Calls endpoint `E` with a body of another type than the contract's (a client forwarding
+    /// JSON it did not parse itself, such as a scenario file's command), reading the answer as `A`.
+    pub fn call_with<E: Endpoint, A: DeserializeOwned>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        body: &impl Serialize,
+    ) -> Result<Reply<A>, ClientError> {
+        let what = format!("{} {}", E::METHOD.as_str(), E::PATH);
+        let (status, text) = self.send::<E>(args, query, body)?;
+        if !(200..300).contains(&status) {
+            return Ok(Err(refusal(status, &text, &what)?));
+        }
+        // An answer without a body (204) reads as JSON null, which `()` accepts.
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
+        serde_json::from_str(text)
+            .map(Ok)
+            .map_err(|e| ClientError::Malformed {
+                what,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Calls endpoint `E` and answers its body as text (exports, metrics).
+    pub fn text<E: Endpoint>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        body: &E::Body,
+    ) -> Result<Reply<String>, ClientError> {
+        let what = format!("{} {}", E::METHOD.as_str(), E::PATH);
+        let (status, text) = self.send::<E>(args, query, body)?;
+        if (200..300).contains(&status) {
+            Ok(Ok(text))
+        } else {
+            Ok(Err(refusal(status, &text, &what)?))
+        }
+    }
+
+    fn send<E: Endpoint>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        body: &impl Serialize,
+    ) -> Result<(u16, String), ClientError> {
+        let query =
+            serde_urlencoded::to_string(query).map_err(|e| ClientError::Request(e.to_string()))?;
+        let mut url = format!("{}{}", self.base, path::<E>(args));
+        if !query.is_empty() {
+            url = format!("{url}?{query}");
+        }
+        let mut request = ureq::http::Request::builder()
+            .method(E::METHOD.as_str())
+            .uri(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let payload = if E::METHOD.has_body() {
+            request = request.header("Content-Type", "application/json");
+            serde_json::to_vec(body).map_err(|e| ClientError::Request(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let request = request
+            .body(payload)
+            .map_err(|e| ClientError::Request(e.to_string()))?;
+        let transport = |source| ClientError::Transport {
+            base: self.base.clone(),
+            source,
+        };
+        let mut response = self.agent.run(request).map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .map_err(transport)?;
+        Ok((status, text))
+    }
 }
 
-/// `?k=v&...` from the pairs whose value is present, percent-encoded.
-pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
-    let parts: Vec<String> = pairs
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(&v))))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
+fn refusal(status: u16, text: &str, what: &str) -> Result<Refusal, ClientError> {
+    serde_json::from_str(text)
+        .map(|error| Refusal { status, error })
+        .map_err(|_| ClientError::Malformed {
+            what: what.to_string(),
+            reason: format!("status {status} came without the error body: {text}"),
+        })
+}
+
+/// The certificates of a PEM file.
+fn certificates(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientError> {
+    let err = |reason: String| ClientError::Certificate {
+        path: file.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(file).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(c);
+        }
     }
+    if certs.is_empty() {
+        return Err(err("it holds no PEM certificate".to_string()));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
-    fn chunked_bodies_are_joined() {
-        assert_eq!(
-            dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
-            "abcde"
-        );
-        assert!(dechunk("zz\r\nabc").is_err());
-    }
-
-    #[test]
-    fn query_strings_encode_and_skip_absent_values() {
-        assert_eq!(
-            query([
-                ("scope", Some("inbox:a b".to_string())),
-                ("at", None),
-                ("t", Some("2026-03-01T09:00:00+01:00".into()))
-            ]),
-            "?scope=inbox%3Aa%20b&t=2026-03-01T09%3A00%3A00%2B01%3A00"
-        );
-        assert_eq!(query([("x", None)]), "");
-    }
-
-    #[test]
-    fn only_http_addresses_are_taken() {
+    fn only_http_and_https_addresses_are_taken() {
         assert!(matches!(
-            request("https://example.test", "GET", "/", None, None),
+            Client::new("ftp://example.test", None, None),
             Err(ClientError::NotHttp(_))
         ));
+        assert!(Client::new("https://example.test/", None, None).is_ok());
+        let c = Client::new("http://127.0.0.1:1/", None, None).unwrap();
+        assert_eq!(
+            c.under("/sandboxes/x/").base(),
+            "http://127.0.0.1:1/sandboxes/x"
+        );
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_named() {
+        let dir = std::env::temp_dir().join(format!("plc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("empty.pem");
+        std::fs::write(&file, "not a certificate").unwrap();
+        let e = Client::new("https://x.test", None, Some(&file))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
     }
 }

@@ -216,7 +216,7 @@ pub const ADMINISTRATIVE: &[(&str, ScopeKind, &str)] = &[
 ];
 
 /// One declared permission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionDef {
     pub key: PermissionKey,
     pub kind: ScopeKind,

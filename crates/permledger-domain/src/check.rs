@@ -12,7 +12,9 @@ use crate::ids::{RoleId, Scope, ScopeKind, Seq, Timestamp, UserId};
 use crate::state::{Assignment, GrantFact, Lineage, MemberStatus, Org, ScopeRef};
 
 /// A fact that allows a check, with the event that created it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "fact")]
 pub enum Fact {
     Owner {
@@ -33,7 +35,7 @@ pub enum Fact {
 }
 
 /// Why a check answered false.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "denial")]
 pub enum Denial {
     /// The user is not a member of the org (or the org does not exist).
@@ -57,7 +59,7 @@ pub enum Denial {
 }
 
 /// A check's answer with the facts that decided it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Explanation {
     pub allowed: bool,
     /// Every fact that allows it (empty when denied).

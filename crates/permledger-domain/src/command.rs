@@ -8,7 +8,19 @@ use crate::ids::{
 };
 
 /// The presets `create_org` knows; each is a data file under `fixtures/presets/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PresetName {
     Teaminbox,
@@ -41,7 +53,7 @@ impl PresetName {
 }
 
 /// A role to give on a team or inbox when an invite is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteAssignment {
     pub scope: Scope,
@@ -50,7 +62,7 @@ pub struct InviteAssignment {
 }
 
 /// A direct permission to grant when an invite is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteGrant {
     pub scope: Scope,
@@ -59,7 +71,7 @@ pub struct InviteGrant {
 }
 
 /// Every command of domain.md. Each names its org.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     CreateOrg {
@@ -146,9 +158,9 @@ pub enum Command {
         invite: InviteId,
         email: String,
         role: Option<RoleId>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::json::objects")]
         assignments: Vec<InviteAssignment>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::json::objects")]
         grants: Vec<InviteGrant>,
         expires_at: Option<Timestamp>,
         #[serde(default)]

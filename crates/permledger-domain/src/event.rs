@@ -10,7 +10,7 @@ use crate::ids::{
 };
 
 /// A role as defined: its kind and the patterns it lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleDef {
     pub role: RoleId,
     pub name: String,
@@ -19,7 +19,7 @@ pub struct RoleDef {
 }
 
 /// The default role of each scope kind, given to new members when no role is named.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Defaults {
     pub org: Option<RoleId>,
     pub team: Option<RoleId>,
@@ -44,14 +44,14 @@ impl Defaults {
 }
 
 /// How a member came in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinedVia {
     Invite(InviteId),
     Link(LinkId),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgCreated {
     pub name: String,
     pub preset: PresetName,
@@ -61,75 +61,75 @@ pub struct OrgCreated {
     pub roles: Vec<RoleDef>,
     pub defaults: Defaults,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgRenamed {
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DefaultRoleSet {
     pub kind: ScopeKind,
     pub role: RoleId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionDeclared {
     pub key: PermissionKey,
     pub kind: ScopeKind,
     pub description: String,
 }
 pub type RoleDefined = RoleDef;
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleChanged {
     pub role: RoleId,
     pub added: Vec<Pattern>,
     pub removed: Vec<Pattern>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleRenamed {
     pub role: RoleId,
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleDeleted {
     pub role: RoleId,
     /// Where its holders went; each move is also recorded as its own `role_assigned` before this.
     pub moved_to: Option<RoleId>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TeamCreated {
     pub team: TeamId,
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TeamRenamed {
     pub team: TeamId,
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TeamDeleted {
     pub team: TeamId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxCreated {
     pub inbox: InboxId,
     pub team: Option<TeamId>,
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxRenamed {
     pub inbox: InboxId,
     pub name: String,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxMoved {
     pub inbox: InboxId,
     pub from: Option<TeamId>,
     pub to: Option<TeamId>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxDeleted {
     pub inbox: InboxId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteIssued {
     pub invite: InviteId,
     pub email: String,
@@ -139,21 +139,21 @@ pub struct InviteIssued {
     pub expires_at: Option<Timestamp>,
     pub guest: bool,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteRevoked {
     pub invite: InviteId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteDeclined {
     pub invite: InviteId,
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteAccepted {
     pub invite: InviteId,
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteLinkCreated {
     pub link: LinkId,
     /// BLAKE3 of the secret token, in hex: the token itself is never stored.
@@ -162,69 +162,69 @@ pub struct InviteLinkCreated {
     pub max_uses: Option<u32>,
     pub expires_at: Option<Timestamp>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InviteLinkRevoked {
     pub link: LinkId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberJoined {
     pub user: UserId,
     pub role: Option<RoleId>,
     pub via: JoinedVia,
     pub guest: bool,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleAssigned {
     pub user: UserId,
     pub scope: Scope,
     pub role: RoleId,
     pub expires_at: Option<Timestamp>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unassigned {
     pub user: UserId,
     pub scope: Scope,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionGranted {
     pub user: UserId,
     pub scope: Scope,
     pub permission: PermissionKey,
     pub expires_at: Option<Timestamp>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionRevoked {
     pub user: UserId,
     pub scope: Scope,
     pub permission: PermissionKey,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionMasked {
     pub scope: Scope,
     pub pattern: Pattern,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PermissionUnmasked {
     pub scope: Scope,
     pub pattern: Pattern,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberSuspended {
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberReactivated {
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberRemoved {
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberLeft {
     pub user: UserId,
 }
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OwnershipTransferred {
     pub from: UserId,
     pub to: UserId,
@@ -239,6 +239,28 @@ macro_rules! events {
         #[serde(tag = "type", rename_all = "snake_case")]
         pub enum EventPayload {
             $($variant($ty),)*
+        }
+
+        /// One object per event type, its fields and its `type` together: utoipa's derive
+        /// writes each as `allOf` of the payload and the tag, which generated clients do not read.
+        impl utoipa::PartialSchema for EventPayload {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                let mut one = utoipa::openapi::schema::OneOfBuilder::new();
+                $(one = one.item(crate::schema::tagged(
+                    <$ty as utoipa::PartialSchema>::schema(),
+                    "type",
+                    $name,
+                ));)*
+                one.into()
+            }
+        }
+
+        impl utoipa::ToSchema for EventPayload {
+            fn schemas(
+                out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>,
+            ) {
+                $(<$ty as utoipa::ToSchema>::schemas(out);)*
+            }
         }
 
         impl EventPayload {
@@ -299,7 +321,7 @@ events! {
 }
 
 /// Everything recorded around a payload. `seq` and `org_version` are given by the log's writer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventMeta {
     /// Global position, from 1, without gaps.
     pub seq: Seq,
@@ -315,7 +337,7 @@ pub struct EventMeta {
 }
 
 /// One event as the log holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub meta: EventMeta,
     pub payload: EventPayload,

@@ -16,12 +16,13 @@ use crate::remote::Remote;
 use crate::target::{InProcess, Target};
 
 /// Where files run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Backend {
     /// In this process, over the in-memory log and then over RocksDB in a temporary folder.
     Local,
-    /// Through the HTTP API of a running server (`serve --sandboxes`), one sandbox per file.
-    Server { url: String, token: String },
+    /// Through the HTTP API of a running server (`serve --sandboxes`), one sandbox per file;
+    /// the client carries an operator token.
+    Server(permledger_client::Client),
 }
 
 /// One failed step (or oracle).
@@ -127,10 +128,10 @@ pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResu
                 Ok(Box::new(InProcess::open(Arc::new(log), start, "rocksdb")?))
             }),
         ],
-        Backend::Server { url, token } => {
-            let (url, token) = (url.clone(), token.clone());
+        Backend::Server(client) => {
+            let client = client.clone();
             vec![Box::new(move || {
-                Ok(Box::new(Remote::create(&url, &token, start)?))
+                Ok(Box::new(Remote::create(&client, start)?))
             })]
         }
     };

@@ -11,19 +11,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use permledger_api as api;
 use permledger_domain::Timestamp;
 use permledger_ledger::{Clock, Ledger, ManualClock};
 use permledger_log::MemoryLog;
-use serde::Deserialize;
-use serde_json::json;
 use tower::ServiceExt as _;
 
-use crate::{json_body, router, ApiError, AppState, Caller};
+use crate::extract::{JsonBody, PathParams};
+use crate::routes::Answer;
+use crate::{router, ApiError, AppState, Caller};
 
 /// The clock a sandbox starts with unless told otherwise (scenarios.md's default).
 pub const START: &str = "2026-01-01T00:00:00Z";
@@ -73,20 +73,12 @@ fn enabled(s: &AppState, caller: &Caller) -> Result<Arc<Sandboxes>, ApiError> {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequest {
-    /// The sandbox's clock at first (RFC 3339); default 2026-01-01T00:00:00Z.
-    pub clock: Option<String>,
-}
-
 pub(crate) async fn create(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<CreateRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<api::SandboxRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let boxes = enabled(&s, &caller)?;
-    let req = json_body(body)?;
     let start = Timestamp::parse(req.clock.as_deref().unwrap_or(START))
         .map_err(|e| ApiError::invalid(format!("`clock`: {e}")))?;
     let clock = Arc::new(ManualClock::new(start));
@@ -124,14 +116,18 @@ pub(crate) async fn create(
     tracing::info!(sandbox = %id, "sandbox created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "base": format!("/sandboxes/{id}"), "clock": start})),
+        Json(api::SandboxAnswer {
+            base: format!("/sandboxes/{id}"),
+            id,
+            clock: start,
+        }),
     ))
 }
 
 pub(crate) async fn delete(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(api::SandboxPath { id }): PathParams<api::SandboxPath>,
 ) -> Result<StatusCode, ApiError> {
     let boxes = enabled(&s, &caller)?;
     // Dropping the last handle on its ledger ends the sandbox's writer thread.
@@ -142,21 +138,13 @@ pub(crate) async fn delete(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClockRequest {
-    /// The new time (RFC 3339), at or after the current one.
-    pub now: String,
-}
-
 pub(crate) async fn set_clock(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    body: Result<Json<ClockRequest>, JsonRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+    PathParams(api::SandboxPath { id }): PathParams<api::SandboxPath>,
+    JsonBody(req): JsonBody<api::ClockRequest>,
+) -> Answer<api::SetSandboxClock> {
     let boxes = enabled(&s, &caller)?;
-    let req = json_body(body)?;
     let now = Timestamp::parse(&req.now).map_err(|e| ApiError::invalid(format!("`now`: {e}")))?;
     let sandbox = boxes.get(&id)?;
     let current = sandbox.clock.now();
@@ -168,14 +156,14 @@ pub(crate) async fn set_clock(
         ));
     }
     sandbox.clock.set(now);
-    Ok(Json(json!({"now": now})))
+    Ok(Json(api::ClockAnswer { now }))
 }
 
 /// `/sandboxes/{id}/...`: the request goes, with the prefix taken off, to the sandbox's router.
 pub(crate) async fn forward(
     State(s): State<AppState>,
     caller: Caller,
-    Path((id, _rest)): Path<(String, String)>,
+    PathParams((id, _rest)): PathParams<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let boxes = enabled(&s, &caller)?;

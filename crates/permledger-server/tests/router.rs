@@ -72,6 +72,27 @@ async fn call(
     (status, value)
 }
 
+/// A request as a hostile client sends it: any method, path, headers and bytes.
+async fn raw(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::from(body.to_vec())).unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, bytes.to_vec())
+}
+
 async fn run(s: &AppState, actor: &str, command: Value) -> (StatusCode, Value) {
     call(
         s,
@@ -184,7 +205,7 @@ async fn refusals_and_bad_input_get_4xx_with_a_json_body() {
     let big = json!({"as": "ann", "do": {"type": "rename_org", "org": "acme", "name": "x".repeat(300_000)}}).to_string();
     let (status, body) = call(&s, "POST", "/v1/commands", Some("svc-acme"), Some(big)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body["code"], "invalid");
+    assert_eq!(body["code"], "too_large");
     let (status, body) = call(&s, "GET", "/v1/nowhere", Some("svc-acme"), None).await;
     assert_eq!(
         (status, body["code"].clone()),
@@ -447,30 +468,24 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
     let (status, doc) = call(&s, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
-    for e in permledger_server::openapi::ENDPOINTS {
+    for (method, path) in permledger_api::ENDPOINTS {
+        let method = method.as_str();
         assert!(
-            doc["paths"][e.path][e.method].is_object(),
-            "{} {}",
-            e.method,
-            e.path
+            doc["paths"][path][method.to_ascii_lowercase()].is_object(),
+            "{method} {path}"
         );
-        if e.path == "/v1/feed" {
+        if *path == "/v1/feed" {
             continue; // an endless stream; served, as the server test shows
         }
-        let path = e.path.replace("{org}", "acme").replace("{user}", "ann");
-        let (status, body) = call(
-            &s,
-            &e.method.to_uppercase(),
-            &path,
-            Some("op"),
-            Some("{}".into()),
-        )
-        .await;
+        let uri = path
+            .replace("{org}", "acme")
+            .replace("{user}", "ann")
+            .replace("{id}", "none");
+        let (status, body) = call(&s, method, &uri, Some("op"), Some("{}".into())).await;
         assert!(
-            !(status == StatusCode::NOT_FOUND && body["message"] == "no such endpoint"),
-            "{} {} is documented but not routed",
-            e.method,
-            e.path
+            !(status == StatusCode::NOT_FOUND && body["message"] == "no such endpoint")
+                && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not routed: {status} {body}"
         );
     }
 }
@@ -576,19 +591,29 @@ async fn verify_checks_the_chain_the_projections_and_the_past_for_operators_only
         "POST",
         "/v1/verify",
         Some("op"),
-        Some(json!({"projections": false, "past": [0, 3, 9]}).to_string()),
+        Some(json!({"projections": false, "past": [0, 3, 6]}).to_string()),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["ok"], false);
+    assert_eq!(body["ok"], true);
     assert!(body["projections"].is_null());
     assert_eq!(body["past"][0]["ok"], true);
     assert_eq!(body["past"][1]["ok"], true);
-    assert_eq!(body["past"][2]["ok"], false);
-    assert!(body["past"][2]["problem"]
-        .as_str()
-        .unwrap()
-        .contains("after the last published event 6"));
+    assert_eq!(body["past"][2]["ok"], true);
+    // A position the log does not have is a bad request, never a failed verification.
+    let (status, body) = call(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some("op"),
+        Some(json!({"past": [3, 9]}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["message"],
+        "`past` names position 9, after the log's last position 6"
+    );
     let (status, body) = call(
         &s,
         "POST",
@@ -611,7 +636,7 @@ async fn verify_checks_the_chain_the_projections_and_the_past_for_operators_only
         Some(json!({"past": "all"}).to_string()),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "invalid");
 }
 
@@ -761,4 +786,105 @@ async fn sandboxes_are_isolated_ledgers_with_a_hand_set_clock() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = call(&s, "POST", "/v1/sandboxes", Some("op"), Some("{}".into())).await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+/// One hostile request: method, path, headers, body; then the status, code and words expected.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [u8],
+    u16,
+    &'a str,
+    &'a str,
+);
+
+/// The hostile client's battery: whatever layer catches the mistake, the answer is JSON
+/// `{"code","message"}` with the one status its code has, and the message says what was wrong
+/// in the API's words. Nothing refused here records an event.
+#[tokio::test(start_paused = true)]
+async fn every_error_has_the_one_shape_and_the_status_of_its_code() {
+    let s = seeded().await;
+    let head = s.ledger.seq();
+    let json = [
+        ("authorization", "Bearer svc-acme"),
+        ("content-type", "application/json"),
+    ];
+    let op = [
+        ("authorization", "Bearer op"),
+        ("content-type", "application/json"),
+    ];
+    let get = [("authorization", "Bearer svc-acme")];
+    let check = "/v1/orgs/acme/check?user=ann&permission=team.view&scope=team:support";
+    let long_user = "u".repeat(129);
+    let long_as =
+        format!(r#"{{"as":"{long_user}","do":{{"type":"create_team","org":"acme","team":"x"}}}}"#);
+    let long_query = format!("/v1/orgs/acme/check?user={long_user}&permission=team.view&scope=org");
+    let huge = head + 1_000_000;
+    let not_reached = format!("{check}&min_seq={huge}");
+    let inner_array = r#"{"as":"ann","do":{"type":"invite","org":"acme","invite":"i9","email":"x@acme.test","assignments":[["team:support","team_admin",null]]}}"#;
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        // a wrong method on a known path
+        ("DELETE", "/v1/commands", &json, b"", 405, "method_not_allowed", "`DELETE` is not a method of `/v1/commands`"),
+        ("POST", check, &json, b"{}", 405, "method_not_allowed", "`POST` is not a method"),
+        // a path segment that is not UTF-8
+        ("GET", "/v1/orgs/%FF/roles", &get, b"", 400, "invalid", "the path segment `org` is not valid UTF-8"),
+        // arrays where the contract says object
+        ("POST", "/v1/commands", &json, br#"["ann",{"type":"create_team","org":"acme","team":"x"},null,null,null,null]"#, 400, "invalid", "the body must be a JSON object"),
+        ("POST", "/v1/commands", &json, br#"{"as":"ann","do":["create_team","acme","x"]}"#, 400, "invalid", "`do`: invalid type: sequence, expected a JSON object"),
+        ("POST", "/v1/commands", &json, inner_array.as_bytes(), 400, "invalid", "expected a JSON object"),
+        ("POST", "/v1/verify", &op, b"[false,false,[]]", 400, "invalid", "the body must be a JSON object"),
+        ("POST", "/v1/orgs/acme/check/batch", &json, br#"{"items":[["ann","team.view","org"]]}"#, 400, "invalid", "expected a JSON object"),
+        // one status for `invalid`, wherever it is caught
+        ("POST", "/v1/commands", &json, long_as.as_bytes(), 400, "invalid", "`as`"),
+        ("GET", &long_query, &get, b"", 400, "invalid", "`user`"),
+        ("POST", "/v1/commands", &json, br#"{"as":"ann"}"#, 400, "invalid", "missing field `do`"),
+        ("POST", "/v1/commands", &json, br#"{"as":"ann","do":{"type":"create_team","org":"acme","team":"x"},"expect_version":"7"}"#, 400, "invalid", "`expect_version`: invalid type: string \"7\", expected a whole number"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=x", &get, b"", 400, "invalid", "`at_seq`: expected a whole number"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=18446744073709551616", &get, b"", 400, "invalid", "`at_seq`"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=0", &get, b"", 400, "invalid", "`at_seq`: positions start at 1"),
+        ("GET", "/v1/orgs/acme/diff?from_seq=0", &get, b"", 400, "invalid", "`from_seq`: positions start at 1"),
+        ("POST", "/v1/verify", &op, br#"{"past":[18446744073709551615]}"#, 400, "invalid", "`past` names position 18446744073709551615"),
+        ("GET", "/v1/feed", &[("authorization", "Bearer op"), ("last-event-id", "18446744073709551615")], b"", 400, "invalid", "`Last-Event-ID` 18446744073709551615"),
+        ("POST", "/v1/commands", &json, b"{not json", 400, "invalid", "the body is not valid JSON"),
+        // media type and size
+        ("POST", "/v1/commands", &get, br#"{"as":"ann"}"#, 415, "unsupported_media_type", "`Content-Type: application/json`"),
+        ("POST", "/v1/commands", &[("authorization", "Bearer svc-acme"), ("content-type", "application/json"), ("content-length", "10000000"), ("expect", "100-continue")], b"", 413, "too_large", "262144 bytes"),
+        // a freshness wait that runs out has its own code
+        ("GET", &not_reached, &get, b"", 503, "behind", "have not reached position"),
+        ("GET", "/v1/nowhere", &get, b"", 404, "not_found", "no such endpoint"),
+    ];
+    let mut failures = Vec::new();
+    for (method, uri, headers, body, status, code, words) in cases {
+        let (got, resp_headers, bytes) = raw(&s, method, uri, headers, body).await;
+        let content_type = resp_headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let message = answer["message"].as_str().unwrap_or("");
+        let fields: Vec<&String> = answer
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        let ok = got.as_u16() == status
+            && content_type == "application/json"
+            && answer["code"] == code
+            && fields == ["code", "message"]
+            && message.contains(words)
+            && !message.contains("struct ")
+            && !message.contains("u64");
+        if !ok {
+            failures.push(format!(
+                "{method} {uri}: expected {status} `{code}` saying {words:?}, got {got} \
+                 ({content_type}) {}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert_eq!(s.ledger.seq(), head, "a refused request recorded an event");
+    let (_, headers, _) = raw(&s, "DELETE", "/v1/commands", &json, b"").await;
+    assert_eq!(headers["allow"], "POST");
 }

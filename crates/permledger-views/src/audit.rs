@@ -36,7 +36,7 @@ pub struct AuditQuery {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: Seq,
     pub org_version: u64,
@@ -54,7 +54,7 @@ pub struct AuditEntry {
     pub after: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// The cursor for the next page, when there may be more.

@@ -20,7 +20,9 @@ use permledger_domain::{Event, OrgId, PermissionKey, Scope, Seq, State, Timestam
 pub use history::{OrgAt, OrgHistory};
 
 /// A moment to answer at: after the event at `seq`, judging expiries at `time`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Moment {
     pub seq: Seq,
     pub time: Timestamp,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::OrgAt;
 
 /// One question of a batch check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckItem {
     pub user: UserId,
@@ -27,7 +27,7 @@ pub fn batch_check(org: &OrgAt<'_>, items: &[CheckItem], at: Timestamp) -> Vec<E
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleHeld {
     pub scope: Scope,
     pub role: RoleId,
@@ -37,7 +37,7 @@ pub struct RoleHeld {
     pub live: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GrantHeld {
     pub scope: Scope,
     pub permission: PermissionKey,
@@ -47,7 +47,7 @@ pub struct GrantHeld {
 }
 
 /// A user's standing in an org: status, ownership, every role and direct grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub user: UserId,
     pub status: MemberStatus,
@@ -91,7 +91,7 @@ pub fn user_view(org: &OrgAt<'_>, user: &UserId, at: Timestamp) -> Option<UserVi
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub role: RoleId,
     pub name: String,
@@ -119,7 +119,7 @@ pub fn roles(org: &OrgAt<'_>) -> Vec<RoleView> {
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingInvite {
     pub invite: String,
     pub email: String,
@@ -129,7 +129,7 @@ pub struct PendingInvite {
     pub issued_by: UserId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OpenLink {
     pub link: String,
     pub role: Option<RoleId>,

@@ -1,0 +1,197 @@
+//! What the server answers on success. Each read of one org says the moment it answered at.
+
+use permledger_domain::state::MemberStatus;
+use permledger_domain::{Event, Explanation, PermissionKey, RoleId, Scope, Seq, Timestamp, UserId};
+use permledger_views::read::{OpenLink, PendingInvite, RoleView, UserView};
+use permledger_views::Moment;
+use serde::{Deserialize, Serialize};
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HealthAnswer {
+    /// `ok`.
+    pub status: String,
+    /// The last position the views hold.
+    pub seq: Seq,
+}
+
+/// `POST /v1/commands`: what the command recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandAnswer {
+    /// The position of the last event recorded (for `min_seq`).
+    pub seq: Seq,
+    /// True when an idempotency key answered an earlier identical command again.
+    pub replayed: bool,
+    /// The invite link's secret token, for `create_invite_link` only (shown once).
+    pub token: Option<String>,
+    pub events: Vec<Event>,
+}
+
+/// `GET /v1/orgs/{org}/check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckAnswer {
+    pub allowed: bool,
+    /// Every fact that allows it (empty when denied).
+    pub facts: Vec<permledger_domain::Fact>,
+    pub denial: Option<permledger_domain::Denial>,
+    pub at: Moment,
+}
+
+impl CheckAnswer {
+    pub fn new(e: Explanation, at: Moment) -> CheckAnswer {
+        CheckAnswer {
+            allowed: e.allowed,
+            facts: e.facts,
+            denial: e.denial,
+            at,
+        }
+    }
+
+    pub fn explanation(self) -> Explanation {
+        Explanation {
+            allowed: self.allowed,
+            facts: self.facts,
+            denial: self.denial,
+        }
+    }
+}
+
+/// `POST /v1/orgs/{org}/check/batch`: the answers in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BatchAnswer {
+    pub at: Moment,
+    pub answers: Vec<Explanation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WhoCanAnswer {
+    pub at: Moment,
+    pub users: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PermissionsAnswer {
+    pub at: Moment,
+    pub permissions: Vec<PermissionKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScopesAnswer {
+    pub at: Moment,
+    pub scopes: Vec<Scope>,
+}
+
+/// One member of a scope: their role there (none on a team or inbox they reach through the org)
+/// and their status in the org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MemberRow {
+    pub user: UserId,
+    pub role: Option<RoleId>,
+    pub status: MemberStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MembersAnswer {
+    pub at: Moment,
+    pub members: Vec<MemberRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserAnswer {
+    pub at: Moment,
+    pub user: UserView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolesAnswer {
+    pub at: Moment,
+    pub roles: Vec<RoleView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvitesAnswer {
+    pub at: Moment,
+    pub invites: Vec<PendingInvite>,
+    pub links: Vec<OpenLink>,
+}
+
+/// `GET /v1/orgs/{org}/diff`: `user permission scope` triples gained and lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiffAnswer {
+    pub from: Moment,
+    pub to: Moment,
+    pub gained: Vec<String>,
+    pub lost: Vec<String>,
+}
+
+/// One verification's finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Finding {
+    pub ok: bool,
+    /// What differs, when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl Finding {
+    pub fn of<E: std::fmt::Display>(r: Result<(), E>) -> Finding {
+        match r {
+            Ok(()) => Finding {
+                ok: true,
+                problem: None,
+            },
+            Err(e) => Finding {
+                ok: false,
+                problem: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// The hash chain's verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChainFinding {
+    pub ok: bool,
+    /// Events checked, when ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+    /// The head as `SEQ:HASH`, when ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// The first tampered event and how, when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The past at one position compared with a plain fold of the log up to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PastFinding {
+    pub seq: Seq,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// `POST /v1/verify`: `ok` when every part asked for holds; a part not asked for is null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VerifyAnswer {
+    pub ok: bool,
+    pub chain: Option<ChainFinding>,
+    pub projections: Option<Finding>,
+    pub past: Vec<PastFinding>,
+}
+
+/// `POST /v1/sandboxes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SandboxAnswer {
+    pub id: String,
+    /// The sandbox's API: this path prefix, then any route of the API.
+    pub base: String,
+    pub clock: Timestamp,
+}
+
+/// `PUT /v1/sandboxes/{id}/clock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClockAnswer {
+    pub now: Timestamp,
+}

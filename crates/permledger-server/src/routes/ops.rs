@@ -1,0 +1,33 @@
+//! What operators and monitors read without a token: health, metrics, the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use permledger_api as api;
+
+use super::Answer;
+use crate::AppState;
+
+pub async fn healthz(State(s): State<AppState>) -> Answer<api::Health> {
+    Ok(Json(api::HealthAnswer {
+        status: "ok".to_string(),
+        seq: s.ledger.seq(),
+    }))
+}
+
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let head = s.ledger.log().head().map(|d| d.seq).unwrap_or(0);
+    let lag = head.saturating_sub(s.ledger.seq());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(s.ledger.seq(), lag),
+    )
+}
+
+/// The document derived from the endpoint types (`permledger_api::openapi`).
+pub async fn openapi() -> Answer<api::OpenApi> {
+    serde_json::to_value(api::openapi::document())
+        .map(Json)
+        .map_err(crate::ApiError::unavailable)
+}

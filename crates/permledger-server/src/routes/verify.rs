@@ -1,0 +1,87 @@
+//! `POST /v1/verify`: replay tooling's check of a running ledger.
+
+use axum::extract::State;
+use axum::Json;
+use permledger_api as api;
+
+use super::Answer;
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::{ApiError, AppState};
+
+/// The most positions one request may name in `past`.
+const MAX_PAST: usize = 1000;
+
+/// The hash chain and every stored event, the served projections against a rebuild from the
+/// log, and the past at the positions asked. Operators only; it reads the whole log. A request
+/// that cannot be served (a position the log does not have) is refused, never reported as a
+/// failed verification.
+pub async fn verify(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<api::VerifyRequest>,
+) -> Answer<api::Verify> {
+    caller.operator()?;
+    if req.past.len() > MAX_PAST {
+        return Err(ApiError::invalid(format!(
+            "`past` holds at most {MAX_PAST} positions, not {}",
+            req.past.len()
+        )));
+    }
+    let head = s.ledger.seq();
+    if let Some(bad) = req.past.iter().find(|&&p| p > head) {
+        return Err(ApiError::invalid(format!(
+            "`past` names position {bad}, after the log's last position {head}"
+        )));
+    }
+    let ledger = s.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        let chain = if req.chain {
+            Some(
+                match permledger_log::verify(&**ledger.log(), None, |_| {}) {
+                    Ok(Ok(r)) => api::ChainFinding {
+                        ok: true,
+                        events: Some(r.events),
+                        head: Some(r.head.to_string()),
+                        problem: None,
+                    },
+                    Ok(Err(t)) => api::ChainFinding {
+                        ok: false,
+                        events: None,
+                        head: None,
+                        problem: Some(t.to_string()),
+                    },
+                    Err(e) => return Err(ApiError::unavailable(e)),
+                },
+            )
+        } else {
+            None
+        };
+        let projections = req
+            .projections
+            .then(|| api::Finding::of(ledger.verify_projections()));
+        let past: Vec<api::PastFinding> = req
+            .past
+            .iter()
+            .map(|&seq| {
+                let f = api::Finding::of(ledger.verify_past(seq));
+                api::PastFinding {
+                    seq,
+                    ok: f.ok,
+                    problem: f.problem,
+                }
+            })
+            .collect();
+        let ok = chain.as_ref().is_none_or(|c| c.ok)
+            && projections.as_ref().is_none_or(|p| p.ok)
+            && past.iter().all(|p| p.ok);
+        Ok(Json(api::VerifyAnswer {
+            ok,
+            chain,
+            projections,
+            past,
+        }))
+    })
+    .await
+    .map_err(ApiError::unavailable)?
+}
