@@ -47,15 +47,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     })?;
     if args.json {
-        println!("{}", report.json());
+        out!("{}", report.json());
     } else {
-        println!(
+        out!(
             "permledger bench ({}, {} cores), {:.0} s:\n",
             if args.quick { "quick" } else { "full" },
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             started.elapsed().as_secs_f64()
         );
-        print!("{}", report.table());
+        out_raw!("{}", report.table());
     }
     Ok(0)
 }

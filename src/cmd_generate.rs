@@ -20,7 +20,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
         permledger_workload::generate(&*log, args.events, args.seed, |n| bar.set_position(n))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    out!(
         "generated {} events in {} orgs (largest: {} users) from {} commands ({} refused by churn) in {:.1} s, head {}",
         summary.events,
         summary.orgs,

@@ -48,7 +48,7 @@ pub fn run(args: Args, backend: &Backend) -> anyhow::Result<u8> {
                 .map(|f| permledger_scenario::run_file_on(f, backend))
                 .collect();
             let (text, ok) = permledger_scenario::report(&results);
-            print!("{text}");
+            out_raw!("{text}");
             Ok(if ok { 0 } else { 1 })
         }
         Args::Coverage { files } => {
@@ -60,9 +60,9 @@ pub fn run(args: Args, backend: &Backend) -> anyhow::Result<u8> {
             for r in &results {
                 seen.merge(&r.seen);
             }
-            print!("{}", seen.report());
+            out_raw!("{}", seen.report());
             let complete = seen.missing().iter().all(|(_, m)| m.is_empty());
-            println!(
+            out!(
                 "{}",
                 if complete {
                     "nothing of the spec is left unexercised"

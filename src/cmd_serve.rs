@@ -1,5 +1,7 @@
-//! `permledger serve`: the HTTP API over the data folder's ledger; `permledger token create`.
+//! `permledger serve`: the HTTP API over the data folder's ledger; `permledger token create`,
+//! `list` and `revoke`.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +19,12 @@ pub struct ServeArgs {
     /// --server` needs them). At most this many live at once.
     #[arg(long, num_args = 0..=1, default_missing_value = "64", value_name = "MAX")]
     sandboxes: Option<usize>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs `--tls-key`.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -33,6 +41,17 @@ pub enum TokenArgs {
         #[arg(long, default_value = "service")]
         role: TokenRole,
     },
+    /// List the tokens (id, org, role, creation time); secrets are never stored, so never shown.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id: no server accepts it again (a running one within a second).
+    Revoke {
+        /// The token's id, as `token create` printed it and `token list` shows it.
+        id: String,
+    },
 }
 
 pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
@@ -46,13 +65,46 @@ pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
                 "token {} for {scope}, role {:?}; keep the secret, it is not shown again:",
                 record.id, role
             );
-            println!("{secret}");
+            out!("{secret}");
+            Ok(0)
+        }
+        TokenArgs::List { json } => {
+            let records = permledger_server::tokens::list(data)?;
+            let mut out = std::io::stdout().lock();
+            if !json {
+                writeln!(out, "{:<36}  {:<8}  {:<20}  created", "id", "role", "org")?;
+            }
+            for r in records {
+                if json {
+                    let line = serde_json::json!({
+                        "id": r.id, "org": r.org, "role": r.role, "created_at": r.created_at,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    let org = r.org.map_or("(every org)".to_string(), |o| o.to_string());
+                    let role = r.role.as_str();
+                    writeln!(out, "{:<36}  {role:<8}  {org:<20}  {}", r.id, r.created_at)?;
+                }
+            }
+            Ok(0)
+        }
+        TokenArgs::Revoke { id } => {
+            let gone = permledger_server::tokens::revoke(data, &id)?;
+            eprintln!(
+                "revoked token {} ({}); a running server refuses it within a second",
+                gone.id,
+                gone.role.as_str()
+            );
             Ok(0)
         }
     }
 }
 
 pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(permledger_server::tls::config(cert, key)?),
+        _ => None,
+    };
     let ledger = crate::data::open_ledger(data)?;
     let tokens = Tokens::load(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -71,14 +123,20 @@ pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
     let stopping = state.stopping.clone();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
-        println!("listening on {}", listener.local_addr()?);
+        out!("listening on {}", listener.local_addr()?);
         tracing::info!(data = %data.display(), "serving");
         let shutdown = async move {
             shutdown_signal().await;
             // Change feeds end, so that the graceful drain of in-flight requests can finish.
             stopping.send_replace(true);
         };
-        permledger_server::serve(state, listener, shutdown).await?;
+        match tls {
+            Some(config) => {
+                let listener = permledger_server::tls::TlsListener::new(listener, config)?;
+                permledger_server::serve(state, listener, shutdown).await?
+            }
+            None => permledger_server::serve(state, listener, shutdown).await?,
+        }
         anyhow::Ok(())
     })?;
     drop(rt);

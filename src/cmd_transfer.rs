@@ -145,6 +145,6 @@ pub fn import(data: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     if head.hash != prev {
         bail!("the imported log's head {head} differs from the file's last link {prev}");
     }
-    println!("imported {} events, head {head}", events.len());
+    out!("imported {} events, head {head}", events.len());
     Ok(0)
 }

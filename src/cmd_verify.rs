@@ -19,17 +19,18 @@ pub fn verify(data: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
     bar.finish_and_clear();
     match result {
         Ok(report) => {
-            println!(
+            out!(
                 "ok: {} events verified, head {}",
-                report.events, report.head
+                report.events,
+                report.head
             );
             if let Some(d) = report.extends {
-                println!("the log extends digest {d}");
+                out!("the log extends digest {d}");
             }
             Ok(0)
         }
         Err(tamper) => {
-            println!("TAMPERED: {tamper}");
+            out!("TAMPERED: {tamper}");
             Ok(crate::EXIT_TAMPERED)
         }
     }
@@ -37,7 +38,7 @@ pub fn verify(data: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
 
 pub fn digest(data: &Path) -> anyhow::Result<u8> {
     let log = crate::data::open_log(data)?;
-    println!("{}", log.head()?);
+    out!("{}", log.head()?);
     Ok(0)
 }
 
@@ -52,7 +53,7 @@ pub fn rebuild(data: &Path) -> anyhow::Result<u8> {
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let rate = views.seq() as f64 / elapsed.as_secs_f64().max(1e-9);
-    println!(
+    out!(
         "rebuilt {} events of {} orgs in {:.3} s ({:.0} events/s)",
         views.seq(),
         views.histories.len(),

@@ -1,11 +1,21 @@
 //! Bearer API tokens: bound to one org or to all, and to a role. Only a BLAKE3 hash of each secret
-//! is stored (a JSON file in the data folder, replaced atomically).
+//! is stored (`tokens.json` in the data folder, replaced atomically on every change).
+//!
+//! A running server follows that file: `permledger token create` and `token revoke` take effect
+//! within `FOLLOW_EVERY` without a restart. Every write renames a new file into place, so a change
+//! is seen as a new inode (or size, or modification time); a file that cannot be read or parsed
+//! leaves the tokens in force as they were, and says so in the log.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use permledger_domain::OrgId;
 use serde::{Deserialize, Serialize};
+
+/// How often a server looks at its tokens file.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +27,16 @@ pub enum TokenRole {
     Auditor,
     /// Everything, including the change feed of every org.
     Operator,
+}
+
+impl TokenRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::Service => "service",
+            TokenRole::Auditor => "auditor",
+            TokenRole::Operator => "operator",
+        }
+    }
 }
 
 impl std::str::FromStr for TokenRole {
@@ -48,12 +68,37 @@ pub struct TokenRecord {
 pub enum TokenError {
     #[error("cannot read or write `{path}`: {reason}")]
     Io { path: String, reason: String },
+    #[error("no token `{0}`; `permledger token list` shows the tokens there are")]
+    Unknown(String),
 }
 
-/// The tokens a server accepts.
-#[derive(Debug, Clone, Default)]
+/// What identifies one version of the tokens file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        inode,
+        len: m.len(),
+        modified: m.modified().ok(),
+    })
+}
+
+/// The tokens a server accepts, and the folder they are kept in (none for a fixed set).
+#[derive(Debug, Default)]
 pub struct Tokens {
-    by_hash: HashMap<String, TokenRecord>,
+    by_hash: RwLock<HashMap<String, TokenRecord>>,
+    source: Option<PathBuf>,
+    seen: Mutex<Option<Stamp>>,
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -64,22 +109,79 @@ fn file(dir: &Path) -> PathBuf {
     dir.join("tokens.json")
 }
 
+fn index(records: Vec<TokenRecord>) -> HashMap<String, TokenRecord> {
+    records.into_iter().map(|r| (r.hash.clone(), r)).collect()
+}
+
 impl Tokens {
+    /// A fixed set of tokens, followed from no file.
     pub fn from_records(records: Vec<TokenRecord>) -> Tokens {
         Tokens {
-            by_hash: records.into_iter().map(|r| (r.hash.clone(), r)).collect(),
+            by_hash: RwLock::new(index(records)),
+            ..Tokens::default()
         }
     }
 
-    /// The tokens stored in a data folder (none when the file is absent).
+    /// The tokens stored in a data folder (none when the file is absent), followed by `reload`.
     pub fn load(dir: &Path) -> Result<Tokens, TokenError> {
-        Ok(Tokens::from_records(read(dir)?))
+        let path = file(dir);
+        let seen = stamp(&path);
+        Ok(Tokens {
+            by_hash: RwLock::new(index(read(dir)?)),
+            source: Some(dir.to_path_buf()),
+            seen: Mutex::new(seen),
+        })
     }
 
     /// The token a bearer secret stands for.
-    pub fn verify(&self, secret: &str) -> Option<&TokenRecord> {
-        self.by_hash.get(&hash_secret(secret))
+    pub fn verify(&self, secret: &str) -> Option<TokenRecord> {
+        let by_hash = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
+        by_hash.get(&hash_secret(secret)).cloned()
     }
+
+    /// Reads the tokens file again if it changed since it was last read; true when it did. On an
+    /// error the tokens in force stay as they were.
+    pub fn reload(&self) -> Result<bool, TokenError> {
+        let Some(dir) = &self.source else {
+            return Ok(false);
+        };
+        let now = stamp(&file(dir));
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == now {
+            return Ok(false);
+        }
+        let records = read(dir)?;
+        *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = index(records);
+        *seen = now;
+        Ok(true)
+    }
+
+    /// Follows the tokens file until `stopping` turns true.
+    pub async fn follow(&self, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        if self.source.is_none() {
+            return;
+        }
+        let mut every = tokio::time::interval(FOLLOW_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopping.wait_for(|s| *s) => return,
+            }
+            match self.reload() {
+                Ok(true) => tracing::info!("tokens file changed; tokens reloaded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "tokens not reloaded; the previous ones stay in force")
+                }
+            }
+        }
+    }
+}
+
+/// The tokens stored in a data folder, oldest first.
+pub fn list(dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    read(dir)
 }
 
 fn read(dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
@@ -93,6 +195,20 @@ fn read(dir: &Path) -> Result<Vec<TokenRecord>, TokenError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(err(e.to_string())),
     }
+}
+
+/// Replaces the tokens file with `records`, atomically (a new file renamed into place).
+fn write(dir: &Path, records: &[TokenRecord]) -> Result<(), TokenError> {
+    let path = file(dir);
+    let err = |e: String| TokenError::Io {
+        path: path.display().to_string(),
+        reason: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let tmp = dir.join("tokens.json.tmp");
+    let text = serde_json::to_string_pretty(records).map_err(|e| err(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))
 }
 
 /// Creates a token, stores its hash, and returns the secret (shown once).
@@ -115,18 +231,74 @@ pub fn create(
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     records.push(record.clone());
-    let path = file(dir);
-    let err = |e: std::io::Error| TokenError::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join("tokens.json.tmp");
-    let text = serde_json::to_string_pretty(&records).map_err(|e| TokenError::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)?;
+    write(dir, &records)?;
     Ok((record, secret))
+}
+
+/// Revokes the token with this id: its record is removed, so no server accepts its secret again.
+pub fn revoke(dir: &Path, id: &str) -> Result<TokenRecord, TokenError> {
+    let mut records = read(dir)?;
+    let i = records
+        .iter()
+        .position(|r| r.id == id)
+        .ok_or_else(|| TokenError::Unknown(id.to_string()))?;
+    let gone = records.remove(i);
+    write(dir, &records)?;
+    Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_loaded_set_sees_tokens_created_and_revoked_after_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, first_secret) = create(dir.path(), None, TokenRole::Operator).unwrap();
+        let tokens = Tokens::load(dir.path()).unwrap();
+        assert_eq!(tokens.verify(&first_secret), Some(first.clone()));
+        assert!(!tokens.reload().unwrap(), "nothing changed yet");
+
+        let (second, second_secret) = create(
+            dir.path(),
+            Some("acme".parse().unwrap()),
+            TokenRole::Auditor,
+        )
+        .unwrap();
+        assert_eq!(tokens.verify(&second_secret), None, "not reloaded yet");
+        assert!(tokens.reload().unwrap());
+        assert_eq!(tokens.verify(&second_secret), Some(second));
+
+        assert_eq!(revoke(dir.path(), &first.id).unwrap(), first);
+        assert!(tokens.reload().unwrap());
+        assert_eq!(tokens.verify(&first_secret), None);
+        assert_eq!(list(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_broken_file_leaves_the_tokens_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, secret) = create(dir.path(), None, TokenRole::Service).unwrap();
+        let tokens = Tokens::load(dir.path()).unwrap();
+        std::fs::write(dir.path().join("tokens.json"), "{not json").unwrap();
+        assert!(matches!(tokens.reload(), Err(TokenError::Io { .. })));
+        assert!(tokens.verify(&secret).is_some());
+    }
+
+    #[test]
+    fn revoking_an_unknown_id_names_it_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        create(dir.path(), None, TokenRole::Service).unwrap();
+        let before = std::fs::read(dir.path().join("tokens.json")).unwrap();
+        let e = revoke(dir.path(), "nope").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no token `nope`; `permledger token list` shows the tokens there are"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("tokens.json")).unwrap(),
+            before
+        );
+    }
 }
