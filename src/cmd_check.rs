@@ -66,17 +66,11 @@ fn print(answer: api::CheckAnswer) -> anyhow::Result<u8> {
 
 /// The same check through a running server.
 pub fn remote(client: &Client, args: Args) -> anyhow::Result<u8> {
-    let (at_seq, at_time) = match args.at {
-        Some(At::Seq(n)) => (Some(n), None),
-        Some(At::Time(t)) => (None, Some(t.to_string())),
-        None => (None, None),
-    };
     let q = api::CheckParams {
         user: args.user,
         permission: args.permission,
         scope: args.scope,
-        at_seq,
-        at_time,
+        at: args.at.map(Into::into),
         min_seq: None,
     };
     match client.call::<api::Check>(&api::OrgPath { org: args.org }, &q, &())? {

@@ -156,8 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             user: user.parse()?,
             permission: perm.parse()?,
             scope: scope.parse()?,
-            at_seq: at,
-            at_time: None,
+            at: at.map(api::At::Seq),
             min_seq: None,
         };
         let answer = client

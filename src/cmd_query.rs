@@ -362,15 +362,6 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
     }
 }
 
-/// A moment as the API's `at_seq`/`at_time` (or `from_`, `to_`) pair.
-fn at_params(at: &Option<At>) -> (Option<u64>, Option<String>) {
-    match at {
-        Some(At::Seq(n)) => (Some(*n), None),
-        Some(At::Time(t)) => (None, Some(t.to_string())),
-        None => (None, None),
-    }
-}
-
 /// The same queries through a running server.
 pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
     let org = |c: &Common| api::OrgPath { org: c.org.clone() };
@@ -380,12 +371,10 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             permission,
             scope,
         } => {
-            let (at_seq, at_time) = at_params(&common.at);
             let q = api::WhoCanParams {
                 permission,
                 scope,
-                at_seq,
-                at_time,
+                at: common.at.clone().map(Into::into),
                 min_seq: None,
             };
             let reply = client.call::<api::WhoCan>(&org(&common), &q, &())?;
@@ -397,12 +386,10 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             user,
             scope,
         } => {
-            let (at_seq, at_time) = at_params(&common.at);
             let q = api::PermissionsParams {
                 user,
                 scope,
-                at_seq,
-                at_time,
+                at: common.at.clone().map(Into::into),
                 min_seq: None,
             };
             let reply = client.call::<api::Permissions>(&org(&common), &q, &())?;
@@ -416,13 +403,11 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             permission,
             kind,
         } => {
-            let (at_seq, at_time) = at_params(&common.at);
             let q = api::ScopesParams {
                 user,
                 permission,
                 kind,
-                at_seq,
-                at_time,
+                at: common.at.clone().map(Into::into),
                 min_seq: None,
             };
             let reply = client.call::<api::Scopes>(&org(&common), &q, &())?;
@@ -430,11 +415,9 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             (rows, common.format)
         }
         QueryArgs::Members { common, scope } => {
-            let (at_seq, at_time) = at_params(&common.at);
             let q = api::MembersParams {
                 scope,
-                at_seq,
-                at_time,
+                at: common.at.clone().map(Into::into),
                 min_seq: None,
             };
             let reply = client.call::<api::Members>(&org(&common), &q, &())?;
@@ -448,13 +431,9 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             user,
             scope,
         } => {
-            let (from_seq, from_time) = at_params(&Some(from));
-            let (to_seq, to_time) = at_params(&common.at);
             let q = api::DiffParams {
-                from_seq,
-                from_time,
-                to_seq,
-                to_time,
+                from: from.into(),
+                to: common.at.clone().map(Into::into),
                 user,
                 scope,
                 min_seq: None,
@@ -473,19 +452,15 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             from,
             to,
         } => {
-            let (at_seq, at_time) = at_params(&common.at);
-            let q = api::AuditParams {
+            let q = api::ExportParams {
                 reader,
                 actor,
                 user,
                 scope,
                 types: types.map(|t| t.join(",")),
-                from: from.map(|t| t.to_string()),
-                to: to.map(|t| t.to_string()),
-                at_seq,
-                at_time,
-                after: None,
-                limit: None,
+                from,
+                to,
+                at: common.at.clone().map(Into::into),
                 min_seq: None,
                 format: Some(api::ExportFormat::Jsonl),
             };

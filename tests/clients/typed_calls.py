@@ -1,6 +1,6 @@
 """Typed calls through a Python client generated from permledger's OpenAPI document.
 
-Run by scripts/client-test against a live server: `python typed_calls.py BASE_URL TOKEN`, with
+Run by scripts/api-test against a live server: `python typed_calls.py BASE_URL TOKEN`, with
 the generated package `permledger_client` on PYTHONPATH and org `acme` created by ann.
 """
 

@@ -279,7 +279,7 @@ endpoint!(
 );
 endpoint!(
     /// The whole filtered audit log, streamed as JSON Lines (default) or CSV.
-    AuditExport: Get "/v1/orgs/{org}/audit/export", path OrgPath, query AuditParams, body () => (),
+    AuditExport: Get "/v1/orgs/{org}/audit/export", path OrgPath, query ExportParams, body () => (),
     MEDIA = Media::Export
 );
 endpoint!(

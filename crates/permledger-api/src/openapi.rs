@@ -177,8 +177,54 @@ fn snake(name: &str) -> String {
     out
 }
 
-/// The OpenAPI 3.1 document of every endpoint.
-pub fn document() -> OpenApi {
+/// The largest integer JSON carries exactly (2^53 - 1): the bound stated for every position,
+/// version and count, which are u64 in Rust but never near it.
+pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
+/// The OpenAPI 3.1 document of every endpoint, as JSON.
+///
+/// Two facts the derive cannot state are added to what it wrote: every unsigned integer's upper
+/// bound (`MAX_SAFE_INTEGER`), and that a command's fields are exactly those of its type (serde's
+/// `deny_unknown_fields` on the enum, which utoipa does not carry into the variants).
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(derived()).unwrap_or_default();
+    bound_unsigned(&mut doc);
+    if let Some(variants) = doc
+        .pointer_mut("/components/schemas/Command/oneOf")
+        .and_then(|v| v.as_array_mut())
+    {
+        for v in variants {
+            v["additionalProperties"] = serde_json::Value::Bool(false);
+        }
+    }
+    doc
+}
+
+/// Adds `maximum` to every integer schema that has `minimum: 0` and none of its own.
+fn bound_unsigned(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let integer = match o.get("type") {
+                Some(serde_json::Value::String(t)) => t == "integer",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            let unsigned = o
+                .get("minimum")
+                .and_then(|m| m.as_f64())
+                .is_some_and(|m| m >= 0.0);
+            if integer && unsigned && !o.contains_key("maximum") {
+                o.insert("maximum".into(), MAX_SAFE_INTEGER.into());
+            }
+            o.values_mut().for_each(bound_unsigned);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(bound_unsigned),
+        _ => {}
+    }
+}
+
+/// What utoipa derives from the endpoint types.
+fn derived() -> OpenApi {
     use crate::*;
     let mut doc = Doc {
         paths: Paths::new(),
@@ -211,6 +257,8 @@ pub fn document() -> OpenApi {
     for (name, schema) in [
         ("ScopeKind", permledger_domain::ScopeKind::schema()),
         ("ExportFormat", ExportFormat::schema()),
+        ("At", At::schema()),
+        ("Timestamp", permledger_domain::Timestamp::schema()),
     ] {
         doc.schemas.push((name.to_string(), schema));
     }
@@ -250,7 +298,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_is_an_operation_with_an_id_and_typed_answers() {
-        let doc = serde_json::to_value(document()).unwrap();
+        let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let mut ids = Vec::new();
         for (method, path) in crate::ENDPOINTS {
@@ -276,18 +324,19 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [
-                "org",
-                "user",
-                "permission",
-                "scope",
-                "at_seq",
-                "at_time",
-                "min_seq"
-            ]
+            ["org", "user", "permission", "scope", "at", "min_seq"]
         );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["OrgId"]["pattern"], crate::SLUG_PATTERN);
+        assert_eq!(schemas["u64"]["maximum"], MAX_SAFE_INTEGER, "positions");
+        assert_eq!(
+            check["parameters"][5]["schema"]["maximum"], MAX_SAFE_INTEGER,
+            "min_seq"
+        );
+        assert_eq!(
+            schemas["Command"]["oneOf"][0]["additionalProperties"],
+            false
+        );
         for name in [
             "CheckAnswer",
             "Explanation",

@@ -1,11 +1,11 @@
 //! What clients send: command bodies, query strings and request bodies.
 //!
 //! Every struct is read from a JSON object (or a query string) with unknown fields refused;
-//! optional fields may be left out (or sent as `null`). A moment is named by `at_seq` (a log
-//! position, from 1) or `at_time` (RFC 3339); `min_seq` makes a read wait, up to 5 s, until the
+//! optional fields may be left out (or sent as `null`). A moment is `at`: a log position
+//! (counted from one) or an RFC 3339 instant; `min_seq` makes a read wait, up to 5 s, until the
 //! views hold that position (read-your-writes).
 
-use permledger_domain::{Command, PermissionKey, Scope, ScopeKind, UserId};
+use permledger_domain::{Command, PermissionKey, Scope, ScopeKind, Timestamp, UserId};
 use permledger_views::read::CheckItem;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,9 +30,127 @@ pub struct CommandRequest<C = Command> {
     pub expect_version: Option<u64>,
 }
 
+/// A moment a caller names: after the event at a log position (from 1), or after every event
+/// recorded at or before an instant. In a query string `at=120` or
+/// `at=2026-03-03T17:00:00Z`; in JSON a number or a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Seq(u64),
+    Time(Timestamp),
+}
+
+impl From<At> for permledger_views::At {
+    fn from(a: At) -> permledger_views::At {
+        match a {
+            At::Seq(n) => permledger_views::At::Seq(n),
+            At::Time(t) => permledger_views::At::Time(t),
+        }
+    }
+}
+
+impl From<permledger_views::At> for At {
+    fn from(a: permledger_views::At) -> At {
+        match a {
+            permledger_views::At::Seq(n) => At::Seq(n),
+            permledger_views::At::Time(t) => At::Time(t),
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Seq(n) => write!(f, "{n}"),
+            At::Time(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl std::str::FromStr for At {
+    type Err = String;
+    fn from_str(s: &str) -> Result<At, String> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return match s.parse::<u64>() {
+                Ok(0) => Err(
+                    "positions start at 1; to name a moment before the first event, \
+                               give a time"
+                        .to_string(),
+                ),
+                Ok(n) => Ok(At::Seq(n)),
+                Err(_) => Err(format!("position `{s}` is past any log's end")),
+            };
+        }
+        Timestamp::parse(s)
+            .map(At::Time)
+            .map_err(|_| format!("`{s}` is neither a log position (from 1) nor an RFC 3339 time"))
+    }
+}
+
+impl Serialize for At {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            At::Seq(n) => s.serialize_u64(*n),
+            At::Time(t) => t.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<At, D::Error> {
+        struct AtVisitor;
+        impl serde::de::Visitor<'_> for AtVisitor {
+            type Value = At;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a log position (from 1) or an RFC 3339 time")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<At, E> {
+                n.to_string().parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<At, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::custom("positions start at 1"))
+                    .and_then(|n| self.visit_u64(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<At, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(AtVisitor)
+    }
+}
+
+impl utoipa::PartialSchema for At {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "a moment: after the event at this log position (from 1), or after every event \
+                 recorded at or before this RFC 3339 time",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1.0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for At {}
+
 /// A query's moment and freshness floor.
 pub trait HasMoment {
-    fn moment(&self) -> MomentParams;
+    /// The moment asked for (None: the present).
+    fn at(&self) -> Option<At>;
+    /// The position the views must hold before answering.
+    fn min_seq(&self) -> Option<u64>;
 }
 
 /// Declares a query with the moment fields every read of one org has.
@@ -44,14 +162,9 @@ macro_rules! moment_query {
         #[into_params(parameter_in = Query)]
         pub struct $name {
             $($(#[$fdoc])* pub $field: $ty,)*
-            /// Answer after the event at this log position (from 1).
+            /// The moment to answer at (default: the present).
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[param(minimum = 1)]
-            pub at_seq: Option<u64>,
-            /// Answer after every event recorded at or before this RFC 3339 time.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[param(format = DateTime)]
-            pub at_time: Option<String>,
+            pub at: Option<At>,
             /// Wait, up to 5 s, until the views hold this position (read-your-writes).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub min_seq: Option<u64>,
@@ -62,12 +175,11 @@ macro_rules! moment_query {
             }
         }
         impl HasMoment for $name {
-            fn moment(&self) -> MomentParams {
-                MomentParams {
-                    at_seq: self.at_seq,
-                    at_time: self.at_time.clone(),
-                    min_seq: self.min_seq,
-                }
+            fn at(&self) -> Option<At> {
+                self.at
+            }
+            fn min_seq(&self) -> Option<u64> {
+                self.min_seq
             }
         }
     };
@@ -98,69 +210,111 @@ moment_query!(ScopesParams {
 });
 moment_query!(MembersParams { scope: Scope });
 
-/// `POST /v1/orgs/{org}/check/batch`: many checks at one moment (at most 1000).
+/// The most checks one batch holds.
+pub const MAX_BATCH: usize = 1000;
+
+/// `POST /v1/orgs/{org}/check/batch`: many checks at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// At most 1000 checks.
     #[serde(deserialize_with = "permledger_domain::json::objects")]
+    #[schema(max_items = 1000)]
     pub items: Vec<CheckItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_time: Option<String>,
+    pub at: Option<At>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
 }
 
 impl HasMoment for BatchRequest {
-    fn moment(&self) -> MomentParams {
-        MomentParams {
-            at_seq: self.at_seq,
-            at_time: self.at_time.clone(),
-            min_seq: self.min_seq,
-        }
+    fn at(&self) -> Option<At> {
+        self.at
+    }
+    fn min_seq(&self) -> Option<u64> {
+        self.min_seq
     }
 }
 
-/// The most checks one batch holds.
-pub const MAX_BATCH: usize = 1000;
-
-/// `GET /v1/orgs/{org}/audit` and `/audit/export`: read as `as`, who needs `org.audit.view`
-/// (or `team.audit.view` for a team's subtree).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    #[serde(rename = "as")]
-    pub reader: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<UserId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Scope>,
-    /// Comma-separated event types.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub types: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_time: Option<String>,
-    /// The cursor: entries after this position.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_seq: Option<u64>,
-    /// For the export: `jsonl` (default) or `csv`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<ExportFormat>,
+/// The event types, as the audit's `types` filter takes them: a comma-separated list.
+pub fn event_types_pattern() -> String {
+    let one = permledger_domain::EventPayload::TYPE_NAMES.join("|");
+    format!("^({one})(,({one}))*$")
 }
+
+fn event_types_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "comma-separated event types, such as `role_assigned,member_joined`",
+        ))
+        .pattern(Some(event_types_pattern()))
+        .build()
+}
+
+/// Declares the audit's query: the page's, and the export's with its format.
+macro_rules! audit_query {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// The reader, who needs `org.audit.view` (or `team.audit.view` for a team's subtree).
+            #[serde(rename = "as")]
+            pub reader: UserId,
+            /// Only what this user did.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub actor: Option<UserId>,
+            /// Only events about this user.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub user: Option<UserId>,
+            /// Only events about this scope or a scope below it.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub scope: Option<Scope>,
+            /// Comma-separated event types.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[param(schema_with = event_types_schema)]
+            pub types: Option<String>,
+            /// Only events recorded at or after this time.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub from: Option<Timestamp>,
+            /// Only events recorded at or before this time.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub to: Option<Timestamp>,
+            /// Only events up to this moment.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub at: Option<At>,
+            /// Wait, up to 5 s, until the views hold this position.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub min_seq: Option<u64>,
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+        $crate::openapi::query_doc!($name);
+    };
+}
+
+audit_query!(
+    /// `GET /v1/orgs/{org}/audit`: one page of the filtered audit log.
+    AuditParams {
+        /// The cursor: entries after this position (the previous page's `next`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        /// Entries per page, 1 to 1000 (default 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[param(minimum = 1, maximum = 1000)]
+        limit: Option<usize>,
+    }
+);
+
+audit_query!(
+    /// `GET /v1/orgs/{org}/audit/export`: every entry of the filtered audit log.
+    ExportParams {
+        /// `jsonl` (default) or `csv`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ExportFormat>,
+    }
+);
 
 /// The audit export's format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -171,27 +325,28 @@ pub enum ExportFormat {
     Csv,
 }
 
-/// `GET /v1/orgs/{org}/diff`: from `from_seq`/`from_time` (required) to `to_seq`/`to_time`
-/// (default: now).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+/// `GET /v1/orgs/{org}/diff`: what changed from `from` to `to` (default: now).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DiffParams {
+    /// The first moment.
+    pub from: At,
+    /// The second moment (default: the present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_time: Option<String>,
+    pub to: Option<At>,
+    /// Only this user's permissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserId>,
+    /// Only this scope and the scopes below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seq: Option<u64>,
 }
+
+/// The most positions one verification names in `past`.
+pub const MAX_PAST: usize = 1000;
 
 /// `POST /v1/verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -207,6 +362,7 @@ pub struct VerifyRequest {
     /// Positions (at most 1000, none after the head) at which to compare the reconstructed past
     /// with a plain fold of the log.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub past: Vec<u64>,
 }
 
@@ -228,17 +384,17 @@ pub struct FeedParams {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxRequest {
-    /// The sandbox's clock at first (RFC 3339); default 2026-01-01T00:00:00Z.
+    /// The sandbox's clock at first; default 2026-01-01T00:00:00Z.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<String>,
+    pub clock: Option<Timestamp>,
 }
 
 /// `PUT /v1/sandboxes/{id}/clock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockRequest {
-    /// The new time (RFC 3339), at or after the current one.
-    pub now: String,
+    /// The new time, at or after the current one.
+    pub now: Timestamp,
 }
 
-crate::openapi::query_doc!(AuditParams, DiffParams, FeedParams);
+crate::openapi::query_doc!(DiffParams, FeedParams);

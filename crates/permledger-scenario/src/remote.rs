@@ -31,9 +31,7 @@ pub struct Remote {
 impl Remote {
     /// Creates a sandbox on the server (an operator token is needed) with its clock at `start`.
     pub fn create(server: &Client, start: Timestamp) -> Answer<Remote> {
-        let body = api::SandboxRequest {
-            clock: Some(start.to_string()),
-        };
+        let body = api::SandboxRequest { clock: Some(start) };
         let created = expect(call::<api::CreateSandbox>(
             server,
             &api::NoPath {},
@@ -101,15 +99,6 @@ fn refusal(r: Refusal) -> Answer<Rejection> {
     }
 }
 
-/// A moment as the API's `{prefix}_seq`/`{prefix}_time` pair.
-fn moment(at: Option<At>) -> (Option<u64>, Option<String>) {
-    match at {
-        None => (None, None),
-        Some(At::Seq(n)) => (Some(n), None),
-        Some(At::Time(t)) => (None, Some(t.to_string())),
-    }
-}
-
 fn finding(ok: bool, problem: Option<String>) -> Result<(), String> {
     if ok {
         Ok(())
@@ -127,7 +116,7 @@ impl Target for Remote {
         let path = api::SandboxPath {
             id: self.id.clone(),
         };
-        let body = api::ClockRequest { now: t.to_string() };
+        let body = api::ClockRequest { now: t };
         expect(call::<api::SetSandboxClock>(
             &self.server,
             &path,
@@ -175,13 +164,11 @@ impl Target for Remote {
     }
 
     fn check(&mut self, q: &CheckQuery, at: Option<At>) -> Answer<Explanation> {
-        let (at_seq, at_time) = moment(at);
         let params = api::CheckParams {
             user: q.user.clone(),
             permission: q.permission.clone(),
             scope: q.scope.clone(),
-            at_seq,
-            at_time,
+            at: at.map(Into::into),
             min_seq: None,
         };
         let path = api::OrgPath { org: q.org.clone() };
@@ -190,12 +177,10 @@ impl Target for Remote {
     }
 
     fn who_can(&mut self, q: &WhoCanQuery, at: Option<At>) -> Answer<Vec<UserId>> {
-        let (at_seq, at_time) = moment(at);
         let params = api::WhoCanParams {
             permission: q.permission.clone(),
             scope: q.scope.clone(),
-            at_seq,
-            at_time,
+            at: at.map(Into::into),
             min_seq: None,
         };
         let answer = self.org_read::<api::WhoCan>(&q.org, &params)?;
@@ -203,12 +188,10 @@ impl Target for Remote {
     }
 
     fn permissions(&mut self, q: &PermissionsQuery, at: Option<At>) -> Answer<Vec<PermissionKey>> {
-        let (at_seq, at_time) = moment(at);
         let params = api::PermissionsParams {
             user: q.user.clone(),
             scope: q.scope.clone(),
-            at_seq,
-            at_time,
+            at: at.map(Into::into),
             min_seq: None,
         };
         let answer = self.org_read::<api::Permissions>(&q.org, &params)?;
@@ -216,13 +199,11 @@ impl Target for Remote {
     }
 
     fn scopes(&mut self, q: &ScopesQuery, at: Option<At>) -> Answer<Vec<Scope>> {
-        let (at_seq, at_time) = moment(at);
         let params = api::ScopesParams {
             user: q.user.clone(),
             permission: q.permission.clone(),
             kind: q.kind,
-            at_seq,
-            at_time,
+            at: at.map(Into::into),
             min_seq: None,
         };
         let answer = self.org_read::<api::Scopes>(&q.org, &params)?;
@@ -234,11 +215,9 @@ impl Target for Remote {
         q: &MembersQuery,
         at: Option<At>,
     ) -> Answer<BTreeMap<UserId, Option<RoleId>>> {
-        let (at_seq, at_time) = moment(at);
         let params = api::MembersParams {
             scope: q.scope.clone(),
-            at_seq,
-            at_time,
+            at: at.map(Into::into),
             min_seq: None,
         };
         let answer = self.org_read::<api::Members>(&q.org, &params)?;
@@ -251,13 +230,9 @@ impl Target for Remote {
     }
 
     fn diff(&mut self, q: &DiffQuery, from: At, to: At) -> Answer<(Vec<String>, Vec<String>)> {
-        let (from_seq, from_time) = moment(Some(from));
-        let (to_seq, to_time) = moment(Some(to));
         let params = api::DiffParams {
-            from_seq,
-            from_time,
-            to_seq,
-            to_time,
+            from: from.into(),
+            to: Some(to.into()),
             user: q.user.clone(),
             scope: q.scope.clone(),
             min_seq: None,
@@ -272,21 +247,18 @@ impl Target for Remote {
         q: &AuditQuerySpec,
         at: Option<At>,
     ) -> Answer<Result<Vec<String>, Rejection>> {
-        let (at_seq, at_time) = moment(at);
         let mut params = api::AuditParams {
             reader: q.reader.clone(),
             actor: q.actor.clone(),
             user: q.user.clone(),
             scope: q.scope.clone(),
             types: q.types.as_ref().map(|t| t.join(",")),
-            from: q.from.map(|t| t.to_string()),
-            to: q.to.map(|t| t.to_string()),
-            at_seq,
-            at_time,
+            from: q.from,
+            to: q.to,
+            at: at.map(Into::into),
             after: None,
             limit: Some(1000),
             min_seq: None,
-            format: None,
         };
         let path = api::OrgPath { org: q.org.clone() };
         let mut actions = Vec::new();

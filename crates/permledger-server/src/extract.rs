@@ -61,8 +61,28 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 _ => format!("the body is not valid JSON: {e}"),
             })
         })?;
-    serde_path_to_error::deserialize(serde_json::Value::Object(object.0))
+    let mut value = serde_json::Value::Object(object.0);
+    integral_floats(&mut value);
+    serde_path_to_error::deserialize(value)
         .map_err(|e| ApiError::invalid(field_message(e.path().to_string(), e.inner())))
+}
+
+/// JSON does not tell `7` from `7.0`, and JSON Schema counts both as integers; serde's integers
+/// take only the first. The API has no fractional field, so a number with no fractional part
+/// is read as the integer it is.
+fn integral_floats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) {
+                    *v = serde_json::Value::from(f as u64);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(integral_floats),
+        serde_json::Value::Object(o) => o.values_mut().for_each(integral_floats),
+        _ => {}
+    }
 }
 
 /// The query string, read field by field into `T`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use permledger_api::HasMoment;
 use permledger_domain::{OrgId, Timestamp};
-use permledger_views::{At, Moment, OrgAt, Views};
+use permledger_views::{Moment, MomentError, OrgAt, Views};
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
@@ -12,34 +12,35 @@ use crate::{ApiError, AppState};
 /// How long a read waits for `min_seq` before answering that it is not there yet.
 pub const FRESHNESS_WAIT: Duration = Duration::from_secs(5);
 
-/// A moment named by `{name}_seq` or `{name}_time` (neither: the present).
-pub fn named(name: &str, seq: Option<u64>, time: Option<&str>) -> Result<Option<At>, ApiError> {
-    match (seq, time) {
-        (Some(_), Some(_)) => Err(ApiError::invalid(format!(
-            "name `{name}_seq` or `{name}_time`, not both"
-        ))),
-        (Some(0), None) => Err(ApiError::invalid(format!(
-            "`{name}_seq`: positions start at 1; to name a moment before the first event, use \
-             `{name}_time`"
-        ))),
-        (Some(n), None) => Ok(Some(At::Seq(n))),
-        (None, Some(t)) => Timestamp::parse(t)
-            .map(|t| Some(At::Time(t)))
-            .map_err(|e| ApiError::invalid(format!("`{name}_time`: {e}"))),
-        (None, None) => Ok(None),
-    }
-}
-
-/// Resolves a named moment against the views (the present when none is named).
-pub fn resolve(views: &Views, at: Option<&At>, now: Timestamp) -> Result<Moment, ApiError> {
+/// Resolves a moment against the views (the present when none is named). A position the log
+/// does not have is not found, as an org that does not exist is.
+pub fn resolve(
+    views: &Views,
+    at: Option<permledger_api::At>,
+    now: Timestamp,
+) -> Result<Moment, ApiError> {
     views
-        .moment(at, now)
-        .map_err(|e| ApiError::invalid(e.to_string()))
+        .moment(at.map(Into::into).as_ref(), now)
+        .map_err(|e| match e {
+            MomentError::Future { .. } => ApiError::not_found(e.to_string()),
+        })
 }
 
-/// Waits until the views hold position `min_seq`, for at most `FRESHNESS_WAIT`.
+/// Waits until the views hold position `min_seq`, for at most `FRESHNESS_WAIT`. A position the
+/// log has not written is not found at once: every position a command answered is durable
+/// before the answer, so no client that read one from an answer holds one past the log's head;
+/// only views behind the log (a replica) make a read wait.
 pub async fn fresh(s: &AppState, min_seq: Option<u64>) -> Result<(), ApiError> {
     let Some(min) = min_seq else { return Ok(()) };
+    if min <= s.ledger.seq() {
+        return Ok(());
+    }
+    let written = s.ledger.log().head().map_err(ApiError::unavailable)?.seq;
+    if min > written {
+        return Err(ApiError::not_found(format!(
+            "`min_seq`: position {min} has not been written; the log ends at {written}"
+        )));
+    }
     if tokio::time::timeout(FRESHNESS_WAIT, s.ledger.wait_for(min))
         .await
         .is_err()
@@ -64,11 +65,9 @@ pub async fn read_org<P: HasMoment, A>(
     f: impl FnOnce(&P, Option<OrgAt<'_>>, Moment) -> Result<A, ApiError>,
 ) -> Result<A, ApiError> {
     caller.read(org)?;
-    let m = q.moment();
-    let at = named("at", m.at_seq, m.at_time.as_deref())?;
-    fresh(s, m.min_seq).await?;
+    fresh(s, q.min_seq()).await?;
     let views = s.ledger.views();
-    let moment = resolve(&views, at.as_ref(), s.clock.now())?;
+    let moment = resolve(&views, q.at(), s.clock.now())?;
     f(&q, views.org_at(org, moment.seq), moment)
 }
 

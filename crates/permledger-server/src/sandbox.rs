@@ -79,8 +79,10 @@ pub(crate) async fn create(
     JsonBody(req): JsonBody<api::SandboxRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let boxes = enabled(&s, &caller)?;
-    let start = Timestamp::parse(req.clock.as_deref().unwrap_or(START))
-        .map_err(|e| ApiError::invalid(format!("`clock`: {e}")))?;
+    let start = match req.clock {
+        Some(t) => t,
+        None => Timestamp::parse(START).map_err(ApiError::unavailable)?,
+    };
     let clock = Arc::new(ManualClock::new(start));
     let ledger =
         Ledger::open(Arc::new(MemoryLog::new()), clock.clone()).map_err(ApiError::unavailable)?;
@@ -145,7 +147,7 @@ pub(crate) async fn set_clock(
     JsonBody(req): JsonBody<api::ClockRequest>,
 ) -> Answer<api::SetSandboxClock> {
     let boxes = enabled(&s, &caller)?;
-    let now = Timestamp::parse(&req.now).map_err(|e| ApiError::invalid(format!("`now`: {e}")))?;
+    let now = req.now;
     let sandbox = boxes.get(&id)?;
     let current = sandbox.clock.now();
     if now < current {

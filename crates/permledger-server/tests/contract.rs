@@ -85,7 +85,7 @@ fn sample(schema: &Value, name: &str) -> Value {
         (Some("Scope"), _) => json!("team:support"),
         (Some("ScopeKind"), _) => json!("team"),
         (Some("ExportFormat"), _) => json!("csv"),
-        (_, "from_seq") => json!(1),
+        (Some("At"), _) => json!(1),
         _ => panic!("no sample for parameter `{name}` of schema {schema}"),
     }
 }
@@ -241,9 +241,6 @@ async fn every_operation_answers_as_the_document_says() {
                         };
                         query.push(format!("{name}={}", permledger_api::encode(&v)));
                     }
-                }
-                if path.ends_with("/diff") && skip.is_none() && broken.is_none() {
-                    query.push("from_seq=1".to_string());
                 }
                 if query.is_empty() {
                     uri

@@ -289,14 +289,18 @@ async fn queries_answer_now_and_at_past_moments() {
     let (_, before) = call(
         &s,
         "GET",
-        &q(&format!("&at_seq={}", seq - 1)),
+        &q(&format!("&at={}", seq - 1)),
         Some("svc-acme"),
         None,
     )
     .await;
     assert_eq!(before["allowed"], false);
-    let (status, _) = call(&s, "GET", &q("&at_seq=999"), Some("svc-acme"), None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = call(&s, "GET", &q("&at=999"), Some("svc-acme"), None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a position the log does not have: {body}"
+    );
     let (_, who) = call(
         &s,
         "GET",
@@ -355,7 +359,7 @@ async fn queries_answer_now_and_at_past_moments() {
     let (_, d) = call(
         &s,
         "GET",
-        &format!("/v1/orgs/acme/diff?from_seq={}&user=mo", seq - 1),
+        &format!("/v1/orgs/acme/diff?from={}&user=mo", seq - 1),
         Some("svc-acme"),
         None,
     )
@@ -609,7 +613,7 @@ async fn verify_checks_the_chain_the_projections_and_the_past_for_operators_only
         Some(json!({"past": [3, 9]}).to_string()),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(
         body["message"],
         "`past` names position 9, after the log's last position 6"
@@ -742,7 +746,7 @@ async fn sandboxes_are_isolated_ledgers_with_a_hand_set_clock() {
     let (status, body) = call(
         &s,
         "GET",
-        &format!("{base}/v1/orgs/acme/audit?as=zed&at_time=2026-05-15T00:00:00Z"),
+        &format!("{base}/v1/orgs/acme/audit?as=zed&at=2026-05-15T00:00:00Z"),
         Some("op"),
         None,
     )
@@ -820,8 +824,14 @@ async fn every_error_has_the_one_shape_and_the_status_of_its_code() {
     let long_as =
         format!(r#"{{"as":"{long_user}","do":{{"type":"create_team","org":"acme","team":"x"}}}}"#);
     let long_query = format!("/v1/orgs/acme/check?user={long_user}&permission=team.view&scope=org");
-    let huge = head + 1_000_000;
-    let not_reached = format!("{check}&min_seq={huge}");
+    // An event the log holds and the views have not folded: reads asking for it wait, then
+    // answer `behind`; a position past the log's head is a bad request at once.
+    let log = s.ledger.log().clone();
+    let org: permledger_domain::OrgId = "elsewhere".parse().unwrap();
+    log.append(&[permledger_log::conformance::next_commit(&*log, &org, 1)])
+        .unwrap();
+    let not_reached = format!("{check}&min_seq={}", head + 1);
+    let unwritten = format!("{check}&min_seq={}", head + 2);
     let inner_array = r#"{"as":"ann","do":{"type":"invite","org":"acme","invite":"i9","email":"x@acme.test","assignments":[["team:support","team_admin",null]]}}"#;
     #[rustfmt::skip]
     let cases: Vec<Case> = vec![
@@ -841,11 +851,14 @@ async fn every_error_has_the_one_shape_and_the_status_of_its_code() {
         ("GET", &long_query, &get, b"", 400, "invalid", "`user`"),
         ("POST", "/v1/commands", &json, br#"{"as":"ann"}"#, 400, "invalid", "missing field `do`"),
         ("POST", "/v1/commands", &json, br#"{"as":"ann","do":{"type":"create_team","org":"acme","team":"x"},"expect_version":"7"}"#, 400, "invalid", "`expect_version`: invalid type: string \"7\", expected a whole number"),
-        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=x", &get, b"", 400, "invalid", "`at_seq`: expected a whole number"),
-        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=18446744073709551616", &get, b"", 400, "invalid", "`at_seq`"),
-        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at_seq=0", &get, b"", 400, "invalid", "`at_seq`: positions start at 1"),
-        ("GET", "/v1/orgs/acme/diff?from_seq=0", &get, b"", 400, "invalid", "`from_seq`: positions start at 1"),
-        ("POST", "/v1/verify", &op, br#"{"past":[18446744073709551615]}"#, 400, "invalid", "`past` names position 18446744073709551615"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at=x", &get, b"", 400, "invalid", "`at`: `x` is neither a log position (from 1) nor an RFC 3339 time"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at=18446744073709551616", &get, b"", 400, "invalid", "`at`: position `18446744073709551616` is past any log's end"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at=0", &get, b"", 400, "invalid", "`at`: positions start at 1"),
+        ("GET", "/v1/orgs/acme/check?user=ann&permission=team.view&scope=org&at=2026-13-01", &get, b"", 400, "invalid", "`at`"),
+        ("GET", "/v1/orgs/acme/diff?from=0", &get, b"", 400, "invalid", "`from`: positions start at 1"),
+        ("GET", "/v1/orgs/acme/diff", &get, b"", 400, "invalid", "missing field `from`"),
+        ("POST", "/v1/orgs/acme/check/batch", &json, br#"{"items":[],"at":0}"#, 400, "invalid", "`at`: positions start at 1"),
+        ("POST", "/v1/verify", &op, br#"{"past":[18446744073709551615]}"#, 404, "not_found", "`past` names position 18446744073709551615"),
         ("GET", "/v1/feed", &[("authorization", "Bearer op"), ("last-event-id", "18446744073709551615")], b"", 400, "invalid", "`Last-Event-ID` 18446744073709551615"),
         ("POST", "/v1/commands", &json, b"{not json", 400, "invalid", "the body is not valid JSON"),
         // media type and size
@@ -853,6 +866,7 @@ async fn every_error_has_the_one_shape_and_the_status_of_its_code() {
         ("POST", "/v1/commands", &[("authorization", "Bearer svc-acme"), ("content-type", "application/json"), ("content-length", "10000000"), ("expect", "100-continue")], b"", 413, "too_large", "262144 bytes"),
         // a freshness wait that runs out has its own code
         ("GET", &not_reached, &get, b"", 503, "behind", "have not reached position"),
+        ("GET", &unwritten, &get, b"", 404, "not_found", "has not been written; the log ends at"),
         ("GET", "/v1/nowhere", &get, b"", 404, "not_found", "no such endpoint"),
     ];
     let mut failures = Vec::new();

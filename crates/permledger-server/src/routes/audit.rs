@@ -11,40 +11,60 @@ use permledger_views::audit::{AuditEntry, AuditPage, AuditQuery};
 use super::Answer;
 use crate::auth::Caller;
 use crate::extract::{PathParams, Query};
-use crate::moment::{fresh, named, resolve};
+use crate::moment::{fresh, resolve};
 use crate::{ApiError, AppState};
 
 /// Entries read per page of an export.
 const EXPORT_PAGE: usize = 1000;
 
-/// The query, with `at_seq` or `at_time` resolved to the last position it includes.
-fn to_query(q: &api::AuditParams, s: &AppState) -> Result<AuditQuery, ApiError> {
-    let until = match named("at", q.at_seq, q.at_time.as_deref())? {
+/// The filters the page and the export share.
+struct Filters<'a> {
+    actor: &'a Option<permledger_domain::UserId>,
+    user: &'a Option<permledger_domain::UserId>,
+    scope: &'a Option<permledger_domain::Scope>,
+    types: &'a Option<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    at: Option<api::At>,
+}
+
+/// The query, with `at` resolved to the last position it includes.
+fn to_query(f: Filters<'_>, s: &AppState) -> Result<AuditQuery, ApiError> {
+    let until = match f.at {
         None => None,
-        Some(at) => Some(resolve(&s.ledger.views(), Some(&at), s.clock.now())?.seq),
-    };
-    let time = |name: &str, t: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
-        t.as_deref()
-            .map(Timestamp::parse)
-            .transpose()
-            .map_err(|e| ApiError::invalid(format!("`{name}`: {e}")))
+        Some(at) => Some(resolve(&s.ledger.views(), Some(at), s.clock.now())?.seq),
     };
     Ok(AuditQuery {
-        actor: q.actor.clone(),
-        user: q.user.clone(),
-        scope: q.scope.clone(),
-        types: q.types.as_ref().map(|t| {
+        actor: f.actor.clone(),
+        user: f.user.clone(),
+        scope: f.scope.clone(),
+        types: f.types.as_ref().map(|t| {
             t.split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect()
         }),
-        from: time("from", &q.from)?,
-        to: time("to", &q.to)?,
+        from: f.from,
+        to: f.to,
         until,
-        after: q.after,
-        limit: q.limit,
+        after: None,
+        limit: None,
     })
+}
+
+/// The filters of a page's or an export's query.
+macro_rules! filters {
+    ($q:expr) => {
+        Filters {
+            actor: &$q.actor,
+            user: &$q.user,
+            scope: &$q.scope,
+            types: &$q.types,
+            from: $q.from,
+            to: $q.to,
+            at: $q.at,
+        }
+    };
 }
 
 /// One page, read on a blocking thread (it reads events from the log).
@@ -70,13 +90,10 @@ pub async fn audit(
     Query(q): Query<api::AuditParams>,
 ) -> Answer<api::Audit> {
     caller.read(&p.org)?;
-    if q.format.is_some() {
-        return Err(ApiError::invalid(
-            "`format` belongs to /audit/export; a page is always JSON",
-        ));
-    }
     fresh(&s, q.min_seq).await?;
-    let query = to_query(&q, &s)?;
+    let mut query = to_query(filters!(q), &s)?;
+    query.after = q.after;
+    query.limit = q.limit;
     page(&s, &p.org, &q.reader, &query, s.clock.now())
         .await
         .map(Json)
@@ -171,12 +188,12 @@ pub async fn export(
     State(s): State<AppState>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
-    Query(q): Query<api::AuditParams>,
+    Query(q): Query<api::ExportParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.read(&p.org)?;
     let format = q.format.unwrap_or_default();
     fresh(&s, q.min_seq).await?;
-    let mut first = to_query(&q, &s)?;
+    let mut first = to_query(filters!(q), &s)?;
     first.limit = Some(EXPORT_PAGE);
     // The first page is read before answering, so that a refused reader gets a 4xx, not a stream.
     let now = s.clock.now();

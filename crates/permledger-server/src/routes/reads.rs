@@ -10,7 +10,7 @@ use permledger_views::read;
 use super::Answer;
 use crate::auth::Caller;
 use crate::extract::{JsonBody, PathParams, Query};
-use crate::moment::{existing, fresh, named, read_org, resolve};
+use crate::moment::{existing, fresh, read_org, resolve};
 use crate::{ApiError, AppState};
 
 fn not_member() -> Explanation {
@@ -173,14 +173,11 @@ pub async fn diff(
     Query(q): Query<api::DiffParams>,
 ) -> Answer<api::Diff> {
     caller.read(&p.org)?;
-    let from = named("from", q.from_seq, q.from_time.as_deref())?
-        .ok_or_else(|| ApiError::invalid("name the first moment with `from_seq` or `from_time`"))?;
-    let to = named("to", q.to_seq, q.to_time.as_deref())?;
     fresh(&s, q.min_seq).await?;
     let views = s.ledger.views();
     let now = s.clock.now();
-    let from = resolve(&views, Some(&from), now)?;
-    let to = resolve(&views, to.as_ref(), now)?;
+    let from = resolve(&views, Some(q.from), now)?;
+    let to = resolve(&views, q.to, now)?;
     let d =
         permledger_views::diff::diff(&views, &p.org, from, to, q.user.as_ref(), q.scope.as_ref());
     Ok(Json(api::DiffAnswer {

@@ -9,28 +9,25 @@ use crate::auth::Caller;
 use crate::extract::JsonBody;
 use crate::{ApiError, AppState};
 
-/// The most positions one request may name in `past`.
-const MAX_PAST: usize = 1000;
-
 /// The hash chain and every stored event, the served projections against a rebuild from the
-/// log, and the past at the positions asked. Operators only; it reads the whole log. A request
-/// that cannot be served (a position the log does not have) is refused, never reported as a
-/// failed verification.
+/// log, and the past at the positions asked. Operators only; it reads the whole log. A position
+/// the log does not have is `not_found`, never reported as a failed verification.
 pub async fn verify(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<api::VerifyRequest>,
 ) -> Answer<api::Verify> {
     caller.operator()?;
-    if req.past.len() > MAX_PAST {
+    if req.past.len() > api::MAX_PAST {
         return Err(ApiError::invalid(format!(
-            "`past` holds at most {MAX_PAST} positions, not {}",
+            "`past` holds at most {} positions, not {}",
+            api::MAX_PAST,
             req.past.len()
         )));
     }
     let head = s.ledger.seq();
     if let Some(bad) = req.past.iter().find(|&&p| p > head) {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::not_found(format!(
             "`past` names position {bad}, after the log's last position {head}"
         )));
     }
