@@ -55,7 +55,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
     };
     ledger.shutdown();
     let (moment, explanation) = answer?;
-    print(api::CheckAnswer::new(explanation, moment))
+    print(api::CheckAnswer::explained(explanation, moment))
 }
 
 fn print(answer: api::CheckAnswer) -> anyhow::Result<u8> {
@@ -71,6 +71,7 @@ pub fn remote(client: &Client, args: Args) -> anyhow::Result<u8> {
         permission: args.permission,
         scope: args.scope,
         at: args.at.map(Into::into),
+        explain: Some(true),
         min_seq: None,
     };
     match client.call::<api::Check>(&api::OrgPath { org: args.org }, &q, &())? {

@@ -157,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             permission: perm.parse()?,
             scope: scope.parse()?,
             at: at.map(api::At::Seq),
+            explain: Some(true),
             min_seq: None,
         };
         let answer = client

@@ -31,26 +31,41 @@ pub struct CommandAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckAnswer {
     pub allowed: bool,
-    /// Every fact that allows it (empty when denied).
-    pub facts: Vec<permledger_domain::Fact>,
+    /// With `explain=true`: every fact that allows it (empty when denied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Vec<permledger_domain::Fact>>,
+    /// With `explain=true`, when denied: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denial: Option<permledger_domain::Denial>,
     pub at: Moment,
 }
 
 impl CheckAnswer {
-    pub fn new(e: Explanation, at: Moment) -> CheckAnswer {
+    /// The answer with its explanation.
+    pub fn explained(e: Explanation, at: Moment) -> CheckAnswer {
         CheckAnswer {
             allowed: e.allowed,
-            facts: e.facts,
+            facts: Some(e.facts),
             denial: e.denial,
             at,
         }
     }
 
+    /// The answer alone.
+    pub fn plain(allowed: bool, at: Moment) -> CheckAnswer {
+        CheckAnswer {
+            allowed,
+            facts: None,
+            denial: None,
+            at,
+        }
+    }
+
+    /// The explanation (no facts and no denial for an answer asked without `explain`).
     pub fn explanation(self) -> Explanation {
         Explanation {
             allowed: self.allowed,
-            facts: self.facts,
+            facts: self.facts.unwrap_or_default(),
             denial: self.denial,
         }
     }

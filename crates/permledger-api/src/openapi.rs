@@ -324,13 +324,21 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["org", "user", "permission", "scope", "at", "min_seq"]
+            [
+                "org",
+                "user",
+                "permission",
+                "scope",
+                "explain",
+                "at",
+                "min_seq"
+            ]
         );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["OrgId"]["pattern"], crate::SLUG_PATTERN);
         assert_eq!(schemas["u64"]["maximum"], MAX_SAFE_INTEGER, "positions");
         assert_eq!(
-            check["parameters"][5]["schema"]["maximum"], MAX_SAFE_INTEGER,
+            check["parameters"][6]["schema"]["maximum"], MAX_SAFE_INTEGER,
             "min_seq"
         );
         assert_eq!(

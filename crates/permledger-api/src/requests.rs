@@ -193,6 +193,10 @@ moment_query!(CheckParams {
     user: UserId,
     permission: PermissionKey,
     scope: Scope,
+    /// Also answer the facts that allow it, or why not (default false). A check at the present
+    /// without them is answered from the org's check index, the fastest path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    explain: Option<bool>,
 });
 moment_query!(WhoCanParams {
     permission: PermissionKey,

@@ -169,6 +169,7 @@ impl Target for Remote {
             permission: q.permission.clone(),
             scope: q.scope.clone(),
             at: at.map(Into::into),
+            explain: Some(true),
             min_seq: None,
         };
         let path = api::OrgPath { org: q.org.clone() };

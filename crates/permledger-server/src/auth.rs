@@ -1,5 +1,7 @@
 //! Who is calling: the bearer token's record, and what it may touch.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -9,11 +11,14 @@ use crate::tokens::{TokenRecord, TokenRole};
 use crate::{ApiError, AppState};
 
 /// The caller, from its bearer token.
-pub struct Caller(pub TokenRecord);
+pub struct Caller(pub Arc<TokenRecord>);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)

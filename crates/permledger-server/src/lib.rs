@@ -49,10 +49,10 @@ pub struct AppState {
 }
 
 /// Routes endpoint `E` to `handler`, at the method and path the contract gives it.
-fn route<E: Endpoint, H: Handler<T, AppState>, T: 'static>(
-    router: Router<AppState>,
+fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(
+    router: Router<Arc<AppState>>,
     handler: H,
-) -> Router<AppState> {
+) -> Router<Arc<AppState>> {
     let method = match E::METHOD {
         Method::Get => MethodFilter::GET,
         Method::Post => MethodFilter::POST,
@@ -91,7 +91,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_oversized))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// A wrong method on a known path: the one error shape, and `Allow` as axum sets it.

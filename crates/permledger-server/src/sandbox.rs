@@ -74,7 +74,7 @@ fn enabled(s: &AppState, caller: &Caller) -> Result<Arc<Sandboxes>, ApiError> {
 }
 
 pub(crate) async fn create(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(req): JsonBody<api::SandboxRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -127,7 +127,7 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn delete(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(api::SandboxPath { id }): PathParams<api::SandboxPath>,
 ) -> Result<StatusCode, ApiError> {
@@ -141,7 +141,7 @@ pub(crate) async fn delete(
 }
 
 pub(crate) async fn set_clock(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(api::SandboxPath { id }): PathParams<api::SandboxPath>,
     JsonBody(req): JsonBody<api::ClockRequest>,
@@ -163,7 +163,7 @@ pub(crate) async fn set_clock(
 
 /// `/sandboxes/{id}/...`: the request goes, with the prefix taken off, to the sandbox's router.
 pub(crate) async fn forward(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams((id, _rest)): PathParams<(String, String)>,
     request: Request,

@@ -285,7 +285,27 @@ async fn queries_answer_now_and_at_past_moments() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(now["allowed"], true);
-    assert_eq!(now["facts"][0]["role"], "inbox_observer");
+    assert!(now.get("facts").is_none(), "facts only when asked: {now}");
+    assert_eq!(now["at"]["seq"], seq);
+    let (_, explained) = call(&s, "GET", &q("&explain=true"), Some("svc-acme"), None).await;
+    assert_eq!(explained["allowed"], true);
+    assert_eq!(explained["facts"][0]["role"], "inbox_observer");
+    // The index and the rule agree on a denial, and the rule says why when asked.
+    let denied = "/v1/orgs/acme/check?user=zed&permission=inbox.thread.view&scope=inbox:billing";
+    let (_, plain) = call(&s, "GET", denied, Some("svc-acme"), None).await;
+    assert_eq!(plain["allowed"], false);
+    let (_, why) = call(
+        &s,
+        "GET",
+        &format!("{denied}&explain=true"),
+        Some("svc-acme"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (why["allowed"].clone(), why["denial"]["denial"].clone()),
+        (json!(false), json!("not_member"))
+    );
     let (_, before) = call(
         &s,
         "GET",

@@ -1,5 +1,7 @@
 //! The audit log: a page at a time, or the whole filtered log streamed as JSON Lines or CSV.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -84,7 +86,7 @@ async fn page(
 }
 
 pub async fn audit(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::AuditParams>,
@@ -149,7 +151,7 @@ type Chunk = Result<String, std::io::Error>;
 
 /// An export in progress: the query and what every page is read with.
 struct ExportJob {
-    s: AppState,
+    s: Arc<AppState>,
     org: permledger_domain::OrgId,
     reader: permledger_domain::UserId,
     query: AuditQuery,
@@ -185,7 +187,7 @@ impl ExportJob {
 
 /// The whole audit log matching the filters, streamed page by page as JSON Lines or CSV.
 pub async fn export(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::ExportParams>,

@@ -1,5 +1,7 @@
 //! `POST /v1/commands`: a command issued as a user, answered once durable.
 
+use std::sync::Arc;
+
 use std::time::Instant;
 
 use axum::extract::State;
@@ -13,7 +15,7 @@ use crate::extract::JsonBody;
 use crate::AppState;
 
 pub async fn submit(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(req): JsonBody<api::CommandRequest>,
 ) -> Answer<api::SubmitCommand> {

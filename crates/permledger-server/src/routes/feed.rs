@@ -6,6 +6,8 @@
 //! the channel receives. The task ends when the client goes away (the channel closes), when the
 //! server stops, or when the log cannot be read (the stream then ends, and the client resumes).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -23,7 +25,7 @@ use crate::{ApiError, AppState};
 const BATCH: usize = 256;
 
 pub async fn feed(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
     Query(q): Query<api::FeedParams>,
@@ -38,7 +40,12 @@ pub async fn feed(
     };
     let follower = Follower::new(s.ledger.log().clone(), from);
     let (tx, rx) = mpsc::channel(BATCH);
-    tokio::spawn(follow(follower, caller.0.org, s.stopping.subscribe(), tx));
+    tokio::spawn(follow(
+        follower,
+        caller.0.org.clone(),
+        s.stopping.subscribe(),
+        tx,
+    ));
     let stream = crate::channel_stream(rx);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

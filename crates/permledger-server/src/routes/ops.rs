@@ -1,5 +1,7 @@
 //! What operators and monitors read without a token: health, metrics, the OpenAPI document.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -9,14 +11,14 @@ use permledger_api as api;
 use super::Answer;
 use crate::AppState;
 
-pub async fn healthz(State(s): State<AppState>) -> Answer<api::Health> {
+pub async fn healthz(State(s): State<Arc<AppState>>) -> Answer<api::Health> {
     Ok(Json(api::HealthAnswer {
         status: "ok".to_string(),
         seq: s.ledger.seq(),
     }))
 }
 
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let head = s.ledger.log().head().map(|d| d.seq).unwrap_or(0);
     let lag = head.saturating_sub(s.ledger.seq());
     (

@@ -1,6 +1,8 @@
 //! Reads of one org at a moment: checks, who-can, permissions, scopes, members, a user's
 //! standing, roles, invites, and the diff between two moments.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::Json;
 use permledger_api as api;
@@ -21,25 +23,39 @@ fn not_member() -> Explanation {
     }
 }
 
+/// A check. At the present and without `explain`, the org's check index answers (a few hash
+/// probes); at a past moment, or with `explain`, the rule over the history, with its facts.
 pub async fn check_one(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::CheckParams>,
 ) -> Answer<api::Check> {
     s.metrics.checks(1);
+    if q.at.is_none() && q.explain != Some(true) {
+        caller.read(&p.org)?;
+        fresh(&s, q.min_seq).await?;
+        let views = s.ledger.views();
+        let m = resolve(&views, None, s.clock.now())?;
+        let allowed = views.check(&p.org, &q.user, &q.permission, &q.scope, m.time);
+        return Ok(Json(api::CheckAnswer::plain(allowed, m)));
+    }
     read_org(&s, &caller, &p.org, q, |q, o, m| {
         let e = match o {
             Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, m.time),
             None => not_member(),
         };
-        Ok(Json(api::CheckAnswer::new(e, m)))
+        Ok(Json(if q.explain == Some(true) {
+            api::CheckAnswer::explained(e, m)
+        } else {
+            api::CheckAnswer::plain(e.allowed, m)
+        }))
     })
     .await
 }
 
 pub async fn check_batch(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     JsonBody(b): JsonBody<api::BatchRequest>,
@@ -63,7 +79,7 @@ pub async fn check_batch(
 }
 
 pub async fn who_can(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::WhoCanParams>,
@@ -76,7 +92,7 @@ pub async fn who_can(
 }
 
 pub async fn permissions(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::PermissionsParams>,
@@ -89,7 +105,7 @@ pub async fn permissions(
 }
 
 pub async fn scopes(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::ScopesParams>,
@@ -103,7 +119,7 @@ pub async fn scopes(
 }
 
 pub async fn members(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::MembersParams>,
@@ -119,7 +135,7 @@ pub async fn members(
 }
 
 pub async fn user(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgUserPath>,
     Query(q): Query<api::MomentParams>,
@@ -137,7 +153,7 @@ pub async fn user(
 }
 
 pub async fn roles(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::MomentParams>,
@@ -150,7 +166,7 @@ pub async fn roles(
 }
 
 pub async fn invites(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::MomentParams>,
@@ -167,7 +183,7 @@ pub async fn invites(
 }
 
 pub async fn diff(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     PathParams(p): PathParams<api::OrgPath>,
     Query(q): Query<api::DiffParams>,

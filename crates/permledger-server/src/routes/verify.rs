@@ -1,5 +1,7 @@
 //! `POST /v1/verify`: replay tooling's check of a running ledger.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::Json;
 use permledger_api as api;
@@ -13,7 +15,7 @@ use crate::{ApiError, AppState};
 /// log, and the past at the positions asked. Operators only; it reads the whole log. A position
 /// the log does not have is `not_found`, never reported as a failed verification.
 pub async fn verify(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(req): JsonBody<api::VerifyRequest>,
 ) -> Answer<api::Verify> {
