@@ -1,6 +1,8 @@
 //! Checks over HTTP on loopback: the real router and server (axum, two worker threads) over the
 //! rebuilt ledger, and a client of keep-alive connections on a thread of its own, each sending
-//! one check after another as a product service does.
+//! one check after another as a product service does. The floor is the same client against a
+//! bare axum route of the same path answering a constant body of the same size: what HTTP itself
+//! costs on these cores, which the check is read against.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,9 +26,19 @@ pub struct Served {
 
 const SECRET: &str = "permledger-bench-token";
 
+/// Which server answers the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// permledger's router over the ledger.
+    Permledger,
+    /// A bare route answering a constant body the size of a check's answer.
+    Floor,
+}
+
 pub fn run(
     ledger: &Ledger,
     org: &OrgId,
+    target: Target,
     connections: usize,
     duration: Duration,
     seed: u64,
@@ -36,28 +48,53 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(fail("http server"))?;
-    let state = AppState {
-        ledger: ledger.clone(),
-        tokens: Arc::new(Tokens::from_records(vec![TokenRecord {
-            id: "bench".into(),
-            hash: hash_secret(SECRET),
-            org: Some(org.clone()),
-            role: TokenRole::Service,
-            created_at: String::new(),
-        }])),
-        clock: Arc::new(SystemClock),
-        metrics: Default::default(),
-        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-        sandboxes: None,
-    };
     let listener = server_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .map_err(fail("http server"))?;
     let addr = listener.local_addr().map_err(fail("http server"))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(permledger_server::serve(state, listener, async {
+    let stopped = async {
         let _ = stopped.await;
-    }));
+    };
+    let server = match target {
+        Target::Permledger => {
+            let state = AppState {
+                ledger: ledger.clone(),
+                tokens: Arc::new(Tokens::from_records(vec![TokenRecord {
+                    id: "bench".into(),
+                    hash: hash_secret(SECRET),
+                    org: Some(org.clone()),
+                    role: TokenRole::Service,
+                    created_at: String::new(),
+                }])),
+                clock: Arc::new(SystemClock),
+                metrics: Default::default(),
+                stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+                sandboxes: None,
+            };
+            server_rt.spawn(permledger_server::serve(state, listener, stopped))
+        }
+        Target::Floor => {
+            let body = floor_body(ledger)?;
+            let router = axum::Router::new().route(
+                "/v1/orgs/{org}/check",
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/json")],
+                            body,
+                        )
+                    }
+                }),
+            );
+            server_rt.spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
 
     let sample = reads::Sample::of_largest(ledger)?;
     let requests: Arc<Vec<String>> = Arc::new(
@@ -103,6 +140,16 @@ pub fn run(
         elapsed,
         latencies_us: latencies,
     })
+}
+
+/// A check's answer as the server writes it at the ledger's head: the floor's constant body.
+fn floor_body(ledger: &Ledger) -> Result<String, BenchError> {
+    let at = permledger_views::Moment {
+        seq: ledger.seq(),
+        time: permledger_domain::Timestamp::from_chrono(chrono::Utc::now()),
+    };
+    serde_json::to_string(&permledger_api::CheckAnswer::plain(false, at))
+        .map_err(fail("http floor"))
 }
 
 /// One keep-alive connection sending checks until the deadline; answers each latency.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use permledger_bench::{run, Options};
 
-const REQUIRED: [&str; 14] = [
+const REQUIRED: [&str; 16] = [
     "raw_synced_batch_events_per_s",
     "append_events_per_s",
     "append_p99_us",
@@ -19,6 +19,8 @@ const REQUIRED: [&str; 14] = [
     "checks_per_s",
     "asof_check_p99_us",
     "full_replay_ms",
+    "http_floor_rps",
+    "http_floor_p99_us",
     "http_check_rps",
     "http_check_p99_us",
     "projection_bytes_per_grant",
