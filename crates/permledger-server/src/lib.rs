@@ -59,7 +59,17 @@ fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(
         Method::Put => MethodFilter::PUT,
         Method::Delete => MethodFilter::DELETE,
     };
-    router.route(E::PATH, on(method, handler))
+    let route = on(method, handler);
+    if E::METHOD.has_body() {
+        // Only a route that reads a body can be asked `Expect: 100-continue`; the check costs a
+        // boxed future per request, which the reads do without.
+        router.route(
+            E::PATH,
+            route.layer(axum::middleware::from_fn(refuse_oversized)),
+        )
+    } else {
+        router.route(E::PATH, route)
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -86,11 +96,11 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::CreateSandbox, _, _>(r, sandbox::create);
     let r = route::<api::DeleteSandbox, _, _>(r, sandbox::delete);
     let r = route::<api::SetSandboxClock, _, _>(r, sandbox::set_clock);
-    r.route(api::SANDBOX_FORWARD, any(sandbox::forward))
+    let forward = any(sandbox::forward).layer(axum::middleware::from_fn(refuse_oversized));
+    r.route(api::SANDBOX_FORWARD, forward)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(refuse_oversized))
         .with_state(Arc::new(state))
 }
 
