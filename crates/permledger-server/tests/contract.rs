@@ -5,38 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
-use permledger_domain::Timestamp;
-use permledger_ledger::{Ledger, ManualClock};
-use permledger_log::MemoryLog;
-use permledger_server::tokens::{hash_secret, TokenRecord, TokenRole, Tokens};
 use permledger_server::{router, AppState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-fn state() -> AppState {
-    let clock = Arc::new(ManualClock::new(
-        Timestamp::parse("2026-03-01T09:00:00Z").unwrap(),
-    ));
-    let ledger = Ledger::open(Arc::new(MemoryLog::new()), clock.clone()).unwrap();
-    AppState {
-        ledger,
-        tokens: Arc::new(Tokens::from_records(vec![TokenRecord {
-            id: "op".into(),
-            hash: hash_secret("op"),
-            org: None,
-            role: TokenRole::Operator,
-            created_at: "2026-01-01T00:00:00Z".into(),
-        }])),
-        clock,
-        metrics: Default::default(),
-        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-        sandboxes: None,
-    }
-}
+mod common;
+use common::state;
 
 /// What came back: status, media type, body.
 async fn send(

@@ -6,43 +6,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use permledger_domain::Timestamp;
-use permledger_ledger::{Ledger, ManualClock};
-use permledger_log::MemoryLog;
-use permledger_server::tokens::{hash_secret, TokenRecord, TokenRole, Tokens};
 use permledger_server::{router, AppState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-fn token(secret: &str, org: Option<&str>, role: TokenRole) -> TokenRecord {
-    TokenRecord {
-        id: secret.to_string(),
-        hash: hash_secret(secret),
-        org: org.map(|o| o.parse().unwrap()),
-        role,
-        created_at: "2026-01-01T00:00:00Z".into(),
-    }
-}
-
-fn state() -> AppState {
-    let clock = Arc::new(ManualClock::new(
-        Timestamp::parse("2026-03-01T09:00:00Z").unwrap(),
-    ));
-    let ledger = Ledger::open(Arc::new(MemoryLog::new()), clock.clone()).unwrap();
-    AppState {
-        ledger,
-        tokens: Arc::new(Tokens::from_records(vec![
-            token("svc-acme", Some("acme"), TokenRole::Service),
-            token("aud-acme", Some("acme"), TokenRole::Auditor),
-            token("svc-globex", Some("globex"), TokenRole::Service),
-            token("op", None, TokenRole::Operator),
-        ])),
-        clock,
-        metrics: Default::default(),
-        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
-        sandboxes: None,
-    }
-}
+mod common;
+use common::state;
 
 async fn call(
     s: &AppState,
