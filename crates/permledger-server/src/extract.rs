@@ -135,7 +135,7 @@ fn field_message(path: String, e: &impl std::fmt::Display) -> String {
 }
 
 fn api_words(message: &str) -> String {
-    const TYPES: [(&str, &str); 12] = [
+    const TYPES: [(&str, &str); 11] = [
         (
             "expected internally tagged enum Command",
             "expected a command object with its `type`",
@@ -150,7 +150,6 @@ fn api_words(message: &str) -> String {
         ),
         ("expected usize", "expected a whole number from 0"),
         ("expected a boolean", "expected true or false"),
-        ("expected a string", "expected a string"),
         ("invalid digit found in string", "expected a whole number"),
         (
             "number too large to fit in target type",
