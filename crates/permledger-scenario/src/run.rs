@@ -112,7 +112,7 @@ pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResu
         .enumerate()
         .map(|(i, v)| Step::parse(v).map_err(|e| format!("step {}: {e}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
-    let start = Timestamp::parse(START).map_err(|e| e.to_string())?;
+    let start = start_of(&steps)?;
     let targets: Vec<Opener> = match backend {
         Backend::Local => vec![
             Box::new(move || {
@@ -136,6 +136,7 @@ pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResu
         }
     };
     let mut failures = Vec::new();
+    let mut per_target = Vec::new();
     let mut seen = crate::coverage::Seen::default();
     for (i, open) in targets.iter().enumerate() {
         let target = match open() {
@@ -159,14 +160,53 @@ pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResu
             seen = runner.seen.clone();
             seen.steps(&steps);
         }
-        failures.extend(runner.finish());
+        per_target.push(runner.finish());
     }
+    failures.extend(merge(per_target));
     Ok(FileResult {
         path: path.to_string(),
         name: file.name,
         failures,
         seen,
     })
+}
+
+/// The clock a file starts with: its first `clock` step when one comes before its first command,
+/// whatever its date (a file may begin in 1999); else `START`.
+fn start_of(steps: &[Step]) -> Result<Timestamp, String> {
+    for step in steps {
+        match step {
+            Step::Clock(t) => return Ok(*t),
+            Step::Do(_) => break,
+            _ => {}
+        }
+    }
+    Timestamp::parse(START).map_err(|e| e.to_string())
+}
+
+/// One line per failed step: a failure every target met alike is reported once, without naming
+/// a target; one that only some met names each.
+fn merge(per_target: Vec<Vec<Failure>>) -> Vec<Failure> {
+    let Some(first) = per_target.first() else {
+        return Vec::new();
+    };
+    let alike = |a: &Failure, b: &Failure| {
+        a.step == b.step && a.expected == b.expected && a.actual == b.actual
+    };
+    let everywhere = |f: &Failure| per_target.iter().all(|fs| fs.iter().any(|g| alike(f, g)));
+    let mut out: Vec<Failure> = first
+        .iter()
+        .filter(|f| everywhere(f))
+        .map(|f| Failure {
+            backend: None,
+            ..f.clone()
+        })
+        .collect();
+    for fs in &per_target {
+        out.extend(fs.iter().filter(|f| !everywhere(f)).cloned());
+    }
+    out.sort_by_key(|f| f.step.unwrap_or(usize::MAX));
+    out
 }
 
 /// Plays one file's steps against one target and judges the answers.
@@ -512,5 +552,49 @@ impl Runner {
                 self.fail(None, "oracle 3: a verifying chain", problem)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_step_that_fails_on_every_log_is_one_line() {
+        let text = r#"{"name": "x", "steps": [
+            {"as": "ann", "do": {"type": "create_org", "org": "acme", "preset": "blank"}},
+            {"check": {"org": "acme", "user": "bob", "permission": "org.audit.view", "scope": "org"},
+             "expect": true}
+        ]}"#;
+        let r = run_text("x.json", text).unwrap();
+        assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+        assert_eq!(r.failures[0].step, Some(2));
+        assert_eq!(r.failures[0].backend, None);
+    }
+
+    #[test]
+    fn the_clock_starts_at_the_first_clock_step_before_any_command() {
+        let before = |steps: &str| {
+            let text = format!(r#"{{"name": "x", "steps": [{steps}]}}"#);
+            let file: ScenarioFile = serde_json::from_str(&text).unwrap();
+            let steps: Vec<Step> = file
+                .steps
+                .into_iter()
+                .map(|v| Step::parse(v).unwrap())
+                .collect();
+            start_of(&steps).unwrap().to_string()
+        };
+        let create =
+            r#"{"as": "ann", "do": {"type": "create_org", "org": "acme", "preset": "blank"}}"#;
+        assert_eq!(
+            before(r#"{"mark": "m"}, {"clock": "1999-06-01T09:00:00Z"}"#),
+            "1999-06-01T09:00:00Z"
+        );
+        assert_eq!(
+            before(&format!(r#"{create}, {{"clock": "1999-06-01T09:00:00Z"}}"#)),
+            START
+        );
+        assert_eq!(before(""), START);
     }
 }
