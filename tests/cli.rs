@@ -228,8 +228,13 @@ fn scenario_run_reports_and_exits_by_the_contract() {
     assert_ne!(mixed.status.code(), Some(0));
     let out = stdout(&mixed);
     assert!(
-        out.contains("bad.json: step 2 (memory): expected true, got false"),
+        out.contains("bad.json: step 2: expected true, got false"),
         "{out}"
+    );
+    assert_eq!(
+        out.matches("step 2").count(),
+        1,
+        "a step failing alike on both logs is one line: {out}"
     );
     assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
 }

@@ -184,9 +184,13 @@ fn start_of(steps: &[Step]) -> Result<Timestamp, String> {
     Timestamp::parse(START).map_err(|e| e.to_string())
 }
 
-/// One line per failed step: a failure every target met alike is reported once, without naming
-/// a target; one that only some met names each.
+/// One line per failed step: where a file runs on several targets, a failure every target met
+/// alike is reported once, without naming a target; one that only some met names each. A file
+/// run on one target (a server) keeps the target's name.
 fn merge(per_target: Vec<Vec<Failure>>) -> Vec<Failure> {
+    if per_target.len() < 2 {
+        return per_target.into_iter().flatten().collect();
+    }
     let Some(first) = per_target.first() else {
         return Vec::new();
     };
