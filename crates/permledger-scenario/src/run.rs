@@ -188,11 +188,8 @@ fn start_of(steps: &[Step]) -> Result<Timestamp, String> {
 /// alike is reported once, without naming a target; one that only some met names each. A file
 /// run on one target (a server) keeps the target's name.
 fn merge(per_target: Vec<Vec<Failure>>) -> Vec<Failure> {
-    if per_target.len() < 2 {
+    let [first, _, ..] = per_target.as_slice() else {
         return per_target.into_iter().flatten().collect();
-    }
-    let Some(first) = per_target.first() else {
-        return Vec::new();
     };
     let alike = |a: &Failure, b: &Failure| {
         a.step == b.step && a.expected == b.expected && a.actual == b.actual
