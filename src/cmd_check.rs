@@ -7,7 +7,7 @@ use permledger_api as api;
 use permledger_client::Client;
 use permledger_domain::check;
 use permledger_domain::{Denial, Explanation, OrgId, PermissionKey, Scope, Timestamp, UserId};
-use permledger_views::At;
+use permledger_views::{provenance, At};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,15 +23,19 @@ pub struct Args {
     /// A past moment: a log position (`1234`) or an RFC 3339 time (`2026-03-03T17:00:00Z`).
     #[arg(long, value_parser = parse_at)]
     at: Option<At>,
+    /// Say the answer in a sentence, with the event behind every fact (who, when, why, request),
+    /// instead of JSON.
+    #[arg(long)]
+    explain: bool,
 }
 
 pub fn parse_at(s: &str) -> Result<At, String> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(At::Seq(n));
     }
-    Timestamp::parse(s)
+    Timestamp::parse_human(s)
         .map(At::Time)
-        .map_err(|_| format!("`{s}` is neither a log position nor an RFC 3339 time"))
+        .map_err(|e| format!("{e}, or a log position"))
 }
 
 pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
@@ -53,14 +57,47 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
             (moment, explanation)
         })
     };
+    let answer = answer.map_err(anyhow::Error::from).and_then(|(moment, e)| {
+        let sources = ledger.sources(&provenance::cited(&e))?;
+        Ok(api::CheckAnswer::explained(e, moment).with_provenance(&asked(&args), sources))
+    });
     ledger.shutdown();
-    let (moment, explanation) = answer?;
-    print(api::CheckAnswer::explained(explanation, moment))
+    print(answer?, args.explain)
 }
 
-fn print(answer: api::CheckAnswer) -> anyhow::Result<u8> {
+fn asked(args: &Args) -> provenance::Asked<'_> {
+    provenance::Asked {
+        org: &args.org,
+        user: &args.user,
+        permission: &args.permission,
+        scope: &args.scope,
+    }
+}
+
+/// The answer as JSON, or with `--explain` as its sentence and the events behind it. Exit 0
+/// when allowed, 2 when denied.
+fn print(answer: api::CheckAnswer, explain: bool) -> anyhow::Result<u8> {
     let allowed = answer.allowed;
-    out!("{}", serde_json::to_string_pretty(&answer)?);
+    if explain {
+        out!(
+            "{} (at seq {}, {})",
+            answer.because.as_deref().unwrap_or_default(),
+            answer.at.seq,
+            answer.at.time
+        );
+        for s in answer.sources.iter().flatten() {
+            let via = s
+                .principal
+                .as_ref()
+                .map_or(String::new(), |p| format!(" via {p}"));
+            out!("  #{} {} {}{via}: {}", s.seq, s.time, s.actor, s.summary);
+            if let Some(o) = &s.origin {
+                out!("    from #{} {} {}: {}", o.seq, o.time, o.actor, o.summary);
+            }
+        }
+    } else {
+        out!("{}", serde_json::to_string_pretty(&answer)?);
+    }
     Ok(if allowed { 0 } else { crate::EXIT_DENIED })
 }
 
@@ -75,7 +112,7 @@ pub fn remote(client: &Client, args: Args) -> anyhow::Result<u8> {
         min_seq: None,
     };
     match client.call::<api::Check>(&api::OrgPath { org: args.org }, &q, &())? {
-        Ok(answer) => print(answer),
+        Ok(answer) => print(answer, args.explain),
         Err(refusal) => crate::cmd_run::print_refusal(&refusal),
     }
 }

@@ -71,8 +71,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         dir.display()
     );
 
-    let (_, token) =
-        permledger_server::tokens::create(&dir, Some("acme".parse()?), TokenRole::Service)?;
+    let new = permledger_server::tokens::NewToken {
+        org: Some("acme".parse()?),
+        role: TokenRole::Service,
+        name: Some("demo service".into()),
+        user: None,
+    };
+    let (_, token) = permledger_server::tokens::create(&dir, new)?;
     let state = AppState {
         ledger: ledger.clone(),
         tokens: Arc::new(Tokens::load(&dir)?),

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use permledger_api as api;
 use permledger_client::{Client, Refusal};
-use permledger_domain::{Command, CommandMeta, UserId};
+use permledger_domain::{Command, CommandMeta, Principal, UserId};
 use permledger_ledger::SubmitError;
 
 #[derive(clap::Args)]
@@ -36,6 +36,7 @@ pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
         request_id: args.request_id,
         idempotency_key: args.idempotency_key,
         expect_version: args.expect_version,
+        principal: Principal::Local,
     };
     let ledger = crate::data::open_ledger(data)?;
     let result = ledger.submit_blocking(command, meta);

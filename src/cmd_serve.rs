@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use permledger_domain::OrgId;
+use permledger_domain::{OrgId, UserId};
 use permledger_ledger::SystemClock;
 use permledger_server::{AppState, TokenRole, Tokens};
 
@@ -40,6 +40,13 @@ pub enum TokenArgs {
         /// `service` (commands and queries), `auditor` (queries and audit only) or `operator`.
         #[arg(long, default_value = "service")]
         role: TokenRole,
+        /// What the token is for ("billing service"): recorded with every command it submits.
+        #[arg(long)]
+        name: Option<String>,
+        /// Bind the token to one person: it reads the audit as that person only, and submits
+        /// commands as no one else.
+        #[arg(long)]
+        user: Option<UserId>,
     },
     /// List the tokens (id, org, role, creation time); secrets are never stored, so never shown.
     List {
@@ -56,14 +63,31 @@ pub enum TokenArgs {
 
 pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
     match args {
-        TokenArgs::Create { org, all: _, role } => {
-            let (record, secret) = permledger_server::tokens::create(data, org, role)?;
+        TokenArgs::Create {
+            org,
+            all: _,
+            role,
+            name,
+            user,
+        } => {
+            let new = permledger_server::tokens::NewToken {
+                org,
+                role,
+                name,
+                user,
+            };
+            let (record, secret) = permledger_server::tokens::create(data, new)?;
             let scope = record
                 .org
                 .map_or("every org".to_string(), |o| format!("org `{o}`"));
+            let person = record
+                .user
+                .as_ref()
+                .map_or(String::new(), |u| format!(", bound to {u}"));
             eprintln!(
-                "token {} for {scope}, role {:?}; keep the secret, it is not shown again:",
-                record.id, role
+                "token {} for {scope}, role {}{person}; keep the secret, it is not shown again:",
+                record.id,
+                role.as_str()
             );
             out!("{secret}");
             Ok(0)
@@ -72,18 +96,29 @@ pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
             let records = permledger_server::tokens::list(data)?;
             let mut out = std::io::stdout().lock();
             if !json {
-                writeln!(out, "{:<36}  {:<8}  {:<20}  created", "id", "role", "org")?;
+                writeln!(
+                    out,
+                    "{:<36}  {:<8}  {:<20}  {:<20}  {:<12}  name",
+                    "id", "role", "org", "created", "user"
+                )?;
             }
             for r in records {
                 if json {
                     let line = serde_json::json!({
                         "id": r.id, "org": r.org, "role": r.role, "created_at": r.created_at,
+                        "name": r.name, "user": r.user,
                     });
                     writeln!(out, "{line}")?;
                 } else {
                     let org = r.org.map_or("(every org)".to_string(), |o| o.to_string());
                     let role = r.role.as_str();
-                    writeln!(out, "{:<36}  {role:<8}  {org:<20}  {}", r.id, r.created_at)?;
+                    let user = r.user.map_or(String::new(), |u| u.to_string());
+                    let name = r.name.unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{:<36}  {role:<8}  {org:<20}  {:<20}  {user:<12}  {name}",
+                        r.id, r.created_at
+                    )?;
                 }
             }
             Ok(0)

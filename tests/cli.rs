@@ -303,7 +303,11 @@ fn queries_print_tables_json_and_csv_now_and_in_the_past() {
         ],
     );
     assert!(o.status.success());
-    assert_eq!(stdout(&o), "user\nann\n");
+    // A table says first which moment it shows.
+    let table = stdout(&o);
+    let (moment, rows) = table.split_once('\n').unwrap();
+    assert!(moment.starts_with("# at seq 6, "), "{moment}");
+    assert_eq!(rows, "user\nann\n");
     let past = permledger(
         dir.path(),
         &[
@@ -348,7 +352,13 @@ fn queries_print_tables_json_and_csv_now_and_in_the_past() {
             "csv",
         ],
     );
-    assert_eq!(stdout(&audit).lines().count(), 4, "{}", stdout(&audit));
+    // A header, three entries, and the digest the file covers.
+    let csv = stdout(&audit);
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.lines().last().unwrap().starts_with("#digest,6:"),
+        "{csv}"
+    );
     let refused = permledger(
         dir.path(),
         &["query", "audit", "--org", "acme", "--as", "zed"],
@@ -371,7 +381,9 @@ fn queries_print_tables_json_and_csv_now_and_in_the_past() {
         ],
     );
     assert!(
-        stdout(&diff).starts_with("change,user permission scope\ngained,ann "),
+        stdout(&diff).starts_with(
+            "change,user,permission,scope,when,because\ngained,ann,team.audit.view,team:sales,"
+        ),
         "{}",
         stdout(&diff)
     );

@@ -320,9 +320,20 @@ fn the_server_answers_over_http_and_survives_a_restart() {
         "csv",
     ]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(out.lines().count(), 2, "{out}");
-    assert!(out.starts_with("seq,time,actor,action"), "{out}");
-    assert!(out.contains(",ann,team_created,,team:support,"), "{out}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.starts_with("seq,time,action,summary,actor,principal"),
+        "{out}"
+    );
+    assert!(
+        out.contains(",team_created,\"ann created the team support (\"\"support\"\")\",ann,token "),
+        "{out}"
+    );
+    // The export ends with the digest it covers, as `verify --digest` takes it.
+    assert!(
+        out.lines().last().unwrap().starts_with("#digest,2:"),
+        "{out}"
+    );
     let o = cli(&["query", "audit", "--org", "acme", "--as", "bob"]);
     assert_eq!(
         o.status.code(),

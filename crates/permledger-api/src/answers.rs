@@ -37,6 +37,12 @@ pub struct CheckAnswer {
     /// With `explain=true`, when denied: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denial: Option<permledger_domain::Denial>,
+    /// With `explain=true`: the answer in a sentence, each fact with who created it and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+    /// With `explain=true`: the event behind every fact and denial cited, by its `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<permledger_views::provenance::Source>>,
     pub at: Moment,
 }
 
@@ -47,6 +53,8 @@ impl CheckAnswer {
             allowed: e.allowed,
             facts: Some(e.facts),
             denial: e.denial,
+            because: None,
+            sources: None,
             at,
         }
     }
@@ -57,8 +65,22 @@ impl CheckAnswer {
             allowed,
             facts: None,
             denial: None,
+            because: None,
+            sources: None,
             at,
         }
+    }
+
+    /// The explained answer with the events behind its facts and its sentence.
+    pub fn with_provenance(
+        mut self,
+        asked: &permledger_views::provenance::Asked<'_>,
+        sources: Vec<permledger_views::provenance::Source>,
+    ) -> CheckAnswer {
+        let e = self.clone().explanation();
+        self.because = Some(permledger_views::provenance::sentence(asked, &e, &sources));
+        self.sources = Some(sources);
+        self
     }
 
     /// The explanation (no facts and no denial for an answer asked without `explain`).
@@ -135,8 +157,11 @@ pub struct InvitesAnswer {
 pub struct DiffAnswer {
     pub from: Moment,
     pub to: Moment,
+    /// `USER PERMISSION SCOPE` of every permission gained.
     pub gained: Vec<String>,
     pub lost: Vec<String>,
+    /// Every gain and loss with its cause: the event or expiry that left it as it ends.
+    pub changes: Vec<permledger_views::timeline::DiffRow>,
 }
 
 /// One verification's finding.
@@ -209,4 +234,129 @@ pub struct SandboxAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClockAnswer {
     pub now: Timestamp,
+}
+
+/// `GET /v1/orgs/{org}/timeline`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TimelineAnswer {
+    pub from: Moment,
+    pub to: Moment,
+    pub intervals: Vec<permledger_views::timeline::Interval>,
+}
+
+/// `GET /v1/orgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrgsAnswer {
+    pub at: Moment,
+    pub orgs: Vec<permledger_views::snapshot::OrgSummary>,
+}
+
+/// One permission a user holds on one scope, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessItem {
+    pub scope: permledger_domain::Scope,
+    pub permission: permledger_domain::PermissionKey,
+    /// The facts that allow it, each citing the event (`sources`) that created it.
+    pub facts: Vec<permledger_domain::Fact>,
+    /// Why, in a sentence.
+    pub because: String,
+}
+
+/// `GET /v1/orgs/{org}/users/{user}/access`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessAnswer {
+    pub user: permledger_domain::UserId,
+    pub at: Moment,
+    pub access: Vec<AccessItem>,
+    /// The event behind every fact cited, by its `seq`.
+    pub sources: Vec<permledger_views::provenance::Source>,
+}
+
+impl AccessAnswer {
+    /// The rows with the sentence of each; `sources` reads the events at the positions the
+    /// facts cite.
+    pub fn build<E>(
+        org: &permledger_domain::OrgId,
+        user: &permledger_domain::UserId,
+        at: Moment,
+        rows: Vec<permledger_views::snapshot::AccessRow>,
+        sources: impl FnOnce(
+            &[permledger_domain::Seq],
+        ) -> Result<Vec<permledger_views::provenance::Source>, E>,
+    ) -> Result<AccessAnswer, E> {
+        use permledger_views::provenance::{cited, sentence, Asked};
+        let explain = |r: &permledger_views::snapshot::AccessRow| Explanation {
+            allowed: true,
+            facts: r.facts.clone(),
+            denial: None,
+        };
+        let mut seqs: Vec<permledger_domain::Seq> =
+            rows.iter().flat_map(|r| cited(&explain(r))).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let sources = sources(&seqs)?;
+        let access = rows
+            .into_iter()
+            .map(|r| {
+                let asked = Asked {
+                    org,
+                    user,
+                    permission: &r.permission,
+                    scope: &r.scope,
+                };
+                AccessItem {
+                    because: sentence(&asked, &explain(&r), &sources),
+                    scope: r.scope,
+                    permission: r.permission,
+                    facts: r.facts,
+                }
+            })
+            .collect();
+        Ok(AccessAnswer {
+            user: user.clone(),
+            at,
+            access,
+            sources,
+        })
+    }
+}
+
+/// A table of a snapshot, as a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotTable {
+    Members,
+    Grants,
+    Teams,
+    Inboxes,
+    Roles,
+    Masks,
+    Invites,
+    Links,
+}
+
+impl SnapshotTable {
+    pub const ALL: [SnapshotTable; 8] = [
+        SnapshotTable::Members,
+        SnapshotTable::Grants,
+        SnapshotTable::Teams,
+        SnapshotTable::Inboxes,
+        SnapshotTable::Roles,
+        SnapshotTable::Masks,
+        SnapshotTable::Invites,
+        SnapshotTable::Links,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotTable::Members => "members",
+            SnapshotTable::Grants => "grants",
+            SnapshotTable::Teams => "teams",
+            SnapshotTable::Inboxes => "inboxes",
+            SnapshotTable::Roles => "roles",
+            SnapshotTable::Masks => "masks",
+            SnapshotTable::Invites => "invites",
+            SnapshotTable::Links => "links",
+        }
+    }
 }

@@ -57,8 +57,11 @@ pub enum Media {
     EventStream,
     /// `text/plain; version=0.0.4`: Prometheus metrics.
     Prometheus,
-    /// `application/x-ndjson` or `text/csv`, chosen by the query's `format`.
+    /// `application/x-ndjson` or `text/csv`, chosen by the query's `format`; the last line
+    /// names the digest the export covers.
     Export,
+    /// `text/csv`: one table, its last line the digest it covers.
+    Csv,
     /// No body (`204 No Content`).
     Empty,
 }
@@ -131,6 +134,25 @@ impl PathArgs for OrgUserPath {
         vec![
             ("org", self.org.to_string()),
             ("user", self.user.to_string()),
+        ]
+    }
+}
+
+/// `{org}` and one table of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgTablePath {
+    pub org: permledger_domain::OrgId,
+    /// The table: members, grants, teams, inboxes, roles, masks, invites or links.
+    #[param(inline)]
+    pub table: SnapshotTable,
+}
+
+impl PathArgs for OrgTablePath {
+    fn values(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("org", self.org.to_string()),
+            ("table", self.table.as_str().to_string()),
         ]
     }
 }
@@ -287,6 +309,28 @@ endpoint!(
     Diff: Get "/v1/orgs/{org}/diff", path OrgPath, query DiffParams, body () => DiffAnswer
 );
 endpoint!(
+    /// Every interval of access between two moments, each start and end with its cause.
+    Timeline: Get "/v1/orgs/{org}/timeline", path OrgPath, query DiffParams, body () => TimelineAnswer
+);
+endpoint!(
+    /// Every org at a moment, with its owner and size (those the token may read).
+    Orgs: Get "/v1/orgs", path NoPath, query MomentParams, body () => OrgsAnswer,
+    ERRORS = &[400, 401, 403, 503]
+);
+endpoint!(
+    /// The whole org at a moment: owner, teams, inboxes, members with roles and grants, masks, roles, invites, links.
+    Snapshot: Get "/v1/orgs/{org}/snapshot", path OrgPath, query MomentParams, body () => permledger_views::snapshot::Snapshot
+);
+endpoint!(
+    /// One table of the org at a moment as a CSV file, ending with the digest it covers.
+    SnapshotCsv: Get "/v1/orgs/{org}/snapshot/{table}", path OrgTablePath, query MomentParams, body () => (),
+    MEDIA = Media::Csv
+);
+endpoint!(
+    /// Every permission a user holds on every scope at a moment, with the reason for each.
+    Access: Get "/v1/orgs/{org}/users/{user}/access", path OrgUserPath, query MomentParams, body () => AccessAnswer
+);
+endpoint!(
     /// Replay tooling's check of the running ledger (operator tokens).
     Verify: Post "/v1/verify", path NoPath, query (), body VerifyRequest => VerifyAnswer,
     ERRORS = BODY_ERRORS
@@ -326,6 +370,11 @@ pub const ENDPOINTS: &[(Method, &str)] = &[
     (Audit::METHOD, Audit::PATH),
     (AuditExport::METHOD, AuditExport::PATH),
     (Diff::METHOD, Diff::PATH),
+    (Timeline::METHOD, Timeline::PATH),
+    (Orgs::METHOD, Orgs::PATH),
+    (Snapshot::METHOD, Snapshot::PATH),
+    (SnapshotCsv::METHOD, SnapshotCsv::PATH),
+    (Access::METHOD, Access::PATH),
     (Verify::METHOD, Verify::PATH),
     (CreateSandbox::METHOD, CreateSandbox::PATH),
     (DeleteSandbox::METHOD, DeleteSandbox::PATH),

@@ -126,19 +126,33 @@ impl Doc {
             ),
             Media::Export => {
                 let entry = self.schema::<permledger_views::audit::AuditEntry>();
+                let digest = self.schema::<permledger_views::export::DigestLine>();
+                let line = utoipa::openapi::schema::OneOfBuilder::new()
+                    .item(entry)
+                    .item(digest);
                 r.description(
-                    "every matching entry: one AuditEntry per line (JSON Lines), or CSV with a \
-                     header row",
+                    "every matching entry: one AuditEntry per line (JSON Lines) and last a \
+                     DigestLine, or CSV with a header row and last `#digest,SEQ:HASH`; the \
+                     `permledger-digest` header names the same digest",
                 )
                 .content(
                     "application/x-ndjson",
-                    ContentBuilder::new().schema(Some(entry)).build(),
+                    ContentBuilder::new().schema(Some(line)).build(),
                 )
                 .content(
                     "text/csv",
                     ContentBuilder::new().schema(Some(text())).build(),
                 )
             }
+            Media::Csv => r
+                .description(
+                    "a CSV file (RFC 4180): a header row, a row per item, and last \
+                     `#digest,SEQ:HASH`; cells that a spreadsheet would run start with `'`",
+                )
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(text())).build(),
+                ),
             Media::Empty => r.description("done; no content"),
         }
         .build()
@@ -247,6 +261,11 @@ fn derived() -> OpenApi {
     doc.add::<Audit>();
     doc.add::<AuditExport>();
     doc.add::<Diff>();
+    doc.add::<Timeline>();
+    doc.add::<Orgs>();
+    doc.add::<Snapshot>();
+    doc.add::<SnapshotCsv>();
+    doc.add::<Access>();
     doc.add::<Verify>();
     doc.add::<CreateSandbox>();
     doc.add::<DeleteSandbox>();

@@ -289,6 +289,11 @@ macro_rules! audit_query {
             /// Only events up to this moment.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub at: Option<At>,
+            /// With `user` or `scope`: also what concerns them without naming them (invites to
+            /// the user's addresses; events that changed their access, or anyone's within the
+            /// scope, such as a role redefined or a suspension). Default false.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub indirect: Option<bool>,
             /// Wait, up to 5 s, until the views hold this position.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub min_seq: Option<u64>,

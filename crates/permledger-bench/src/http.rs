@@ -66,6 +66,8 @@ pub fn run(
                     org: Some(org.clone()),
                     role: TokenRole::Service,
                     created_at: String::new(),
+                    name: None,
+                    user: None,
                 }])),
                 clock: Arc::new(SystemClock),
                 metrics: Default::default(),

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Pattern, PermissionKey};
+use crate::event::{EventMeta, Principal};
 use crate::ids::{
-    InboxId, InviteId, LinkId, OrgId, RoleId, Scope, ScopeKind, TeamId, Timestamp, UserId,
+    InboxId, InviteId, LinkId, OrgId, RoleId, Scope, ScopeKind, Seq, TeamId, Timestamp, UserId,
 };
 
 /// The presets `create_org` knows; each is a data file under `fixtures/presets/`.
@@ -376,9 +377,13 @@ pub struct CommandMeta {
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub expect_version: Option<u64>,
+    /// Who submitted it: recorded in every event it records, beside the actor it names.
+    #[serde(default)]
+    pub principal: Principal,
 }
 
 impl CommandMeta {
+    /// A command by `actor`, submitted on the data folder itself (`Principal::Local`).
     pub fn new(actor: UserId) -> Self {
         CommandMeta {
             actor,
@@ -386,6 +391,32 @@ impl CommandMeta {
             request_id: None,
             idempotency_key: None,
             expect_version: None,
+            principal: Principal::Local,
+        }
+    }
+
+    /// The metadata of the event at `seq`, the org's `version`-th, one of those this command
+    /// records; `cause` is the position of the event of the same command it follows from.
+    pub fn event_meta(
+        &self,
+        org: &OrgId,
+        seq: Seq,
+        version: u64,
+        event_id: uuid::Uuid,
+        recorded_at: Timestamp,
+        cause: Option<Seq>,
+    ) -> EventMeta {
+        EventMeta {
+            seq,
+            org: org.clone(),
+            org_version: version,
+            event_id,
+            recorded_at,
+            actor: self.actor.clone(),
+            reason: self.reason.clone(),
+            request_id: self.request_id.clone(),
+            principal: Some(self.principal.clone()),
+            cause,
         }
     }
 }

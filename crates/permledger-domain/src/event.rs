@@ -320,6 +320,32 @@ events! {
     OwnershipTransferred(OwnershipTransferred) = "ownership_transferred",
 }
 
+/// Who submitted a command, beside the actor it names: an API token (its id and name, never its
+/// secret), or a program on the data folder itself (the CLI, or an embedding program).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Principal {
+    /// A program on the data folder: the CLI, or one embedding the ledger.
+    #[default]
+    Local,
+    /// A bearer token of the HTTP API.
+    Token {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Local => f.write_str("local"),
+            Principal::Token { id, name: Some(n) } => write!(f, "token {n} ({id})"),
+            Principal::Token { id, name: None } => write!(f, "token {id}"),
+        }
+    }
+}
+
 /// Everything recorded around a payload. `seq` and `org_version` are given by the log's writer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventMeta {
@@ -334,6 +360,14 @@ pub struct EventMeta {
     pub actor: UserId,
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    /// Who submitted the command; absent from events recorded before principals were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    /// The event of the same command this one follows from (a role taken on accepting an
+    /// invite follows from the acceptance; a holder moved by a role's deletion, from the
+    /// deletion); absent for a command's own event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Seq>,
 }
 
 /// One event as the log holds it.

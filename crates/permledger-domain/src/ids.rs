@@ -325,6 +325,76 @@ impl Timestamp {
             .map(|t| Timestamp::from_chrono(t.with_timezone(&chrono::Utc)))
             .map_err(|_| IdError::Time(s.to_string()))
     }
+
+    /// A moment as people write it where they ask a question (commands keep to RFC 3339): a
+    /// day (`2026-03-01`, its start), a time of day without seconds or without a zone
+    /// (`2026-03-01T09:00`, `2026-03-01 09:00:30`), each in UTC unless an offset follows
+    /// (`2026-03-01T09:00+02:00`), or a full RFC 3339 instant.
+    pub fn parse_human(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Ok(ts) = Timestamp::parse(t) {
+            return Ok(ts);
+        }
+        let bad = || {
+            format!(
+                "`{s}` is not a moment: write a day (2026-03-01), a time (2026-03-01T09:00, \
+                 UTC unless an offset such as +02:00 follows) or an RFC 3339 instant"
+            )
+        };
+        let t = t.replacen(' ', "T", 1);
+        // The offset, if any, follows the time of day: `Z`, `+hh:mm` or `-hh:mm`.
+        let (local, offset) = match t
+            .find('T')
+            .and_then(|i| t[i..].rfind(['Z', 'z', '+', '-']).map(|j| i + j))
+        {
+            Some(k) => (&t[..k], &t[k..]),
+            None => (t.as_str(), ""),
+        };
+        let naive = match chrono::NaiveDate::parse_from_str(local, "%Y-%m-%d") {
+            Ok(day) => day.and_hms_opt(0, 0, 0),
+            Err(_) => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(local, f).ok()),
+        }
+        .ok_or_else(bad)?;
+        let offset = match offset {
+            "" | "Z" | "z" => chrono::FixedOffset::east_opt(0),
+            o => chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{o}"))
+                .ok()
+                .map(|d| *d.offset()),
+        }
+        .ok_or_else(bad)?;
+        naive
+            .and_local_timezone(offset)
+            .single()
+            .map(|d| Timestamp::from_chrono(d.with_timezone(&chrono::Utc)))
+            .ok_or_else(bad)
+    }
+
+    /// The moment `ago` before this one: `30d`, `12h`, `90m`, `45s` or `2w`.
+    pub fn minus_span(self, ago: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{ago}` is not a span: a whole number and a unit, s, m, h, d or w (`30d`, `12h`)"
+            )
+        };
+        let t = ago.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: i64 = t[..split].parse().map_err(|_| bad())?;
+        let unit: i64 = match &t[split..] {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(unit)
+            .and_then(|secs| secs.checked_mul(1_000_000))
+            .and_then(|micros| self.0.checked_sub(micros))
+            .map(Timestamp)
+            .ok_or_else(bad)
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -378,6 +448,47 @@ pub type Seq = u64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_are_read_as_people_write_them() {
+        let at = |s: &str| Timestamp::parse_human(s).map(|t| t.to_string());
+        for (written, meant) in [
+            ("2026-03-01", "2026-03-01T00:00:00Z"),
+            ("2026-03-01T09:00", "2026-03-01T09:00:00Z"),
+            ("2026-03-01 09:00", "2026-03-01T09:00:00Z"),
+            ("2026-03-01T09:00:30", "2026-03-01T09:00:30Z"),
+            ("2026-03-01T09:00+02:00", "2026-03-01T07:00:00Z"),
+            ("2026-03-01T09:00-05:00", "2026-03-01T14:00:00Z"),
+            ("2026-03-01T09:00Z", "2026-03-01T09:00:00Z"),
+            ("2026-03-01T09:00:00.5Z", "2026-03-01T09:00:00.500000Z"),
+            (" 2026-12-02 ", "2026-12-02T00:00:00Z"),
+        ] {
+            assert_eq!(at(written).as_deref(), Ok(meant), "{written}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-03-01T25:00",
+            "2026-03-01T09:00+99:00",
+            "03/01/2026",
+        ] {
+            let err = Timestamp::parse_human(bad).unwrap_err();
+            assert!(err.contains("is not a moment"), "{bad}: {err}");
+        }
+        let now = Timestamp::parse("2026-03-31T12:00:00Z").unwrap();
+        let ago = |s: &str| now.minus_span(s).map(|t| t.to_string());
+        assert_eq!(ago("30d").as_deref(), Ok("2026-03-01T12:00:00Z"));
+        assert_eq!(ago("12h").as_deref(), Ok("2026-03-31T00:00:00Z"));
+        assert_eq!(ago("2w").as_deref(), Ok("2026-03-17T12:00:00Z"));
+        assert_eq!(ago("90m").as_deref(), Ok("2026-03-31T10:30:00Z"));
+        for bad in ["", "d", "30", "30y", "-3d", "99999999999999999999d", "1.5h"] {
+            assert!(
+                now.minus_span(bad).unwrap_err().contains("is not a span"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn slugs_are_checked() {

@@ -23,7 +23,7 @@ pub use catalog::{Pattern, PermissionKey};
 pub use check::{Denial, Explanation, Fact};
 pub use command::{Command, CommandMeta, Context, PresetName};
 pub use decide::decide;
-pub use event::{Event, EventMeta, EventPayload};
+pub use event::{Event, EventMeta, EventPayload, Principal};
 pub use ids::{
     InboxId, InviteId, LinkId, OrgId, RoleId, Scope, ScopeKind, Seq, TeamId, Timestamp, UserId,
 };

@@ -3,7 +3,7 @@
 
 use crate::command::{Command, CommandMeta, Context};
 use crate::decide::decide;
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
 use crate::ids::{Timestamp, UserId};
 use crate::rejection::Rejection;
 use crate::state::State;
@@ -95,18 +95,17 @@ impl TestLedger {
         }
         let first_version = self.state.org(cmd.org()).map_or(0, |o| o.version) + 1;
         let mut out = Vec::with_capacity(payloads.len());
-        for (version, payload) in (first_version..).zip(payloads) {
+        let causes = crate::decide::causes(&payloads, self.events.len() as u64 + 1);
+        for ((version, payload), cause) in (first_version..).zip(payloads).zip(causes) {
             let event = Event {
-                meta: EventMeta {
-                    seq: self.events.len() as u64 + 1,
-                    org: cmd.org().clone(),
-                    org_version: version,
-                    event_id: uuid::Uuid::nil(),
-                    recorded_at: self.now,
-                    actor: meta.actor.clone(),
-                    reason: meta.reason.clone(),
-                    request_id: meta.request_id.clone(),
-                },
+                meta: meta.event_meta(
+                    cmd.org(),
+                    self.events.len() as u64 + 1,
+                    version,
+                    uuid::Uuid::nil(),
+                    self.now,
+                    cause,
+                ),
                 payload,
             };
             self.state.apply(&event);

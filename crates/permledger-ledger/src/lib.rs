@@ -42,8 +42,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use permledger_domain::{
-    decide, Command, CommandMeta, Context, Event, EventMeta, OrgId, Rejection, Seq, State,
-    Timestamp,
+    decide, Command, CommandMeta, Context, Event, OrgId, Rejection, Seq, State, Timestamp,
 };
 use permledger_log::{envelope, Commit, EventLog, Hash, IdempotencyEntry, LogError, PendingEvent};
 use permledger_views::Views;
@@ -257,6 +256,151 @@ impl Ledger {
                 .iter()
                 .map(permledger_log::Record::decode_stored)
                 .collect::<Result<Vec<_>, LogError>>()
+        })
+    }
+
+    /// The events at these positions, described as the source of a fact (`Source`), in the
+    /// order asked; a position not in the log is left out.
+    pub fn sources(
+        &self,
+        seqs: &[Seq],
+    ) -> Result<Vec<permledger_views::provenance::Source>, LogError> {
+        use permledger_views::provenance::{origin, Source};
+        let get = |seq: Seq| -> Result<Option<Event>, LogError> {
+            match self
+                .shared
+                .log
+                .read(seq, 1)?
+                .into_iter()
+                .find(|r| r.seq == seq)
+            {
+                Some(r) => r.decode_stored().map(Some),
+                None => Ok(None),
+            }
+        };
+        let mut found = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let Some(event) = get(seq)? else { continue };
+            // The event whose authority stands behind it; the views are let go before it is read.
+            let from = {
+                let views = self.views();
+                match views.histories.get(&event.meta.org) {
+                    Some(h) => origin(h, &event, &mut |s| get(s))?,
+                    None => None,
+                }
+            };
+            let from = match from {
+                Some(s) => get(s)?,
+                None => None,
+            };
+            found.push((event, from));
+        }
+        let views = self.views();
+        Ok(found
+            .iter()
+            .map(|(e, from)| Source {
+                origin: from.as_ref().map(|o| Box::new(Source::of(&views, o))),
+                ..Source::of(&views, e)
+            })
+            .collect())
+    }
+
+    /// The org's events after position `after` and up to `until`, in order (from the log).
+    pub fn org_events(
+        &self,
+        org: &permledger_domain::OrgId,
+        after: Seq,
+        until: Seq,
+    ) -> Result<Vec<Event>, LogError> {
+        let (first, count) = {
+            let views = self.views();
+            let Some(h) = views.histories.get(org) else {
+                return Ok(Vec::new());
+            };
+            let skip = h.events.partition_point(|s| *s <= after);
+            let end = h.events.partition_point(|s| *s <= until);
+            (skip as u64 + 1, end.saturating_sub(skip))
+        };
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let page = self.shared.log.read_org(
+                org,
+                first + out.len() as u64,
+                (count - out.len()).min(4096),
+            )?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                out.push(r.decode_stored()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every interval of access from `a` to `b` (`a` the earlier), for a user or within a
+    /// scope, each start and end with its cause (`permledger_views::timeline`).
+    pub fn timeline(
+        &self,
+        org: &permledger_domain::OrgId,
+        a: permledger_views::Moment,
+        b: permledger_views::Moment,
+        user: Option<&permledger_domain::UserId>,
+        scope: Option<&permledger_domain::Scope>,
+    ) -> Result<Vec<permledger_views::timeline::Interval>, LogError> {
+        let events = self.org_events(org, a.seq, b.seq)?;
+        let views = self.views();
+        Ok(permledger_views::timeline::timeline(
+            &views, org, a, b, user, scope, &events,
+        ))
+    }
+
+    /// Every gain and loss from `from` to `to`, each with its cause. A window given backwards
+    /// is the forward one with gains and losses swapped.
+    pub fn caused_diff(
+        &self,
+        org: &permledger_domain::OrgId,
+        from: permledger_views::Moment,
+        to: permledger_views::Moment,
+        user: Option<&permledger_domain::UserId>,
+        scope: Option<&permledger_domain::Scope>,
+    ) -> Result<Vec<permledger_views::timeline::DiffRow>, LogError> {
+        use permledger_views::timeline::caused_diff;
+        if (from.seq, from.time) <= (to.seq, to.time) {
+            return Ok(caused_diff(&self.timeline(org, from, to, user, scope)?));
+        }
+        let rows = caused_diff(&self.timeline(org, to, from, user, scope)?);
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.change = if r.change == "gained" {
+                    "lost"
+                } else {
+                    "gained"
+                }
+                .into();
+                r
+            })
+            .collect())
+    }
+
+    /// What an export up to `seq` covers: the position and its chain link, for `verify --digest`
+    /// (the genesis link at 0).
+    pub fn covers(&self, seq: Seq) -> Result<permledger_views::export::Covers, LogError> {
+        let hash = match seq {
+            0 => permledger_log::Hash::GENESIS,
+            _ => self
+                .shared
+                .log
+                .read(seq, 1)?
+                .into_iter()
+                .find(|r| r.seq == seq)
+                .map(|r| r.hash)
+                .ok_or_else(|| LogError::Io(format!("position {seq} is not in the log")))?,
+        };
+        Ok(permledger_views::export::Covers {
+            seq,
+            hash: hash.to_hex(),
         })
     }
 

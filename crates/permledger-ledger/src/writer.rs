@@ -197,18 +197,17 @@ impl Writer {
         let first_version = self.state.org(&org).map_or(0, |o| o.version) + 1;
         let mut events = Vec::with_capacity(payloads.len());
         let mut pending_events = Vec::with_capacity(payloads.len());
-        for (version, payload) in (first_version..).zip(payloads) {
+        let causes = permledger_domain::decide::causes(&payloads, self.state.seq + 1);
+        for ((version, payload), cause) in (first_version..).zip(payloads).zip(causes) {
             let event = Event {
-                meta: EventMeta {
-                    seq: self.state.seq + 1,
-                    org: org.clone(),
-                    org_version: version,
-                    event_id: uuid::Uuid::now_v7(),
-                    recorded_at: now,
-                    actor: req.meta.actor.clone(),
-                    reason: req.meta.reason.clone(),
-                    request_id: req.meta.request_id.clone(),
-                },
+                meta: req.meta.event_meta(
+                    &org,
+                    self.state.seq + 1,
+                    version,
+                    uuid::Uuid::now_v7(),
+                    now,
+                    cause,
+                ),
                 payload,
             };
             let bytes = match envelope::encode(&event) {

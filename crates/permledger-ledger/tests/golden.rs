@@ -1,6 +1,7 @@
 //! The golden log: events written by the first version, committed under `fixtures/golden/`, must
-//! decode, link and mean the same forever. `PERMLEDGER_WRITE_GOLDEN=1` writes the files anew; do
-//! that only for the JSON view when a new schema version adds to it, never for the bytes of v1.
+//! decode, link and mean the same forever; so must those of every later envelope format (v2 adds
+//! the principal and the cause). `PERMLEDGER_WRITE_GOLDEN=1` writes a log's bytes when they are
+//! absent and its JSON view always: do it for a new format's log, never over committed bytes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -195,49 +196,55 @@ struct Line {
     bytes: String,
 }
 
-#[test]
-fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
-    let log_path = golden_dir().join("log-v1.jsonl");
-    let json_path = golden_dir().join("log-v1.events.json");
-    if std::env::var_os("PERMLEDGER_WRITE_GOLDEN").is_some() {
-        std::fs::create_dir_all(golden_dir()).unwrap();
+/// Writes the golden files of `version` from today's encoder: the bytes only when absent (they
+/// are pinned forever once committed), the JSON view always.
+fn write_golden(version: &str) {
+    let log_path = golden_dir().join(format!("log-{version}.jsonl"));
+    let json_path = golden_dir().join(format!("log-{version}.events.json"));
+    std::fs::create_dir_all(golden_dir()).unwrap();
+    if !log_path.exists() {
         let l = story();
-        if !log_path.exists() {
-            let mut prev = Hash::GENESIS;
-            let mut out = String::new();
-            for e in &l.events {
-                let bytes = envelope::encode(e).unwrap();
-                let hash = link(&prev, e.meta.seq, &bytes);
-                prev = hash;
-                let line = Line {
-                    seq: e.meta.seq,
-                    hash: hash.to_hex(),
-                    bytes: hex::encode(&bytes),
-                };
-                out.push_str(&serde_json::to_string(&line).unwrap());
-                out.push('\n');
-            }
-            std::fs::write(&log_path, out).unwrap();
+        let mut prev = Hash::GENESIS;
+        let mut out = String::new();
+        for e in &l.events {
+            let bytes = envelope::encode(e).unwrap();
+            let hash = link(&prev, e.meta.seq, &bytes);
+            prev = hash;
+            let line = Line {
+                seq: e.meta.seq,
+                hash: hash.to_hex(),
+                bytes: hex::encode(&bytes),
+            };
+            out.push_str(&serde_json::to_string(&line).unwrap());
+            out.push('\n');
         }
-        let decoded: Vec<_> = std::fs::read_to_string(&log_path)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                envelope::decode(
-                    &hex::decode(serde_json::from_str::<Line>(l).unwrap().bytes).unwrap(),
-                )
-                .unwrap()
-            })
-            .collect();
-        std::fs::write(
-            &json_path,
-            serde_json::to_string_pretty(&decoded).unwrap() + "\n",
-        )
-        .unwrap();
+        std::fs::write(&log_path, out).unwrap();
     }
+    let decoded: Vec<_> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            envelope::decode(&hex::decode(serde_json::from_str::<Line>(l).unwrap().bytes).unwrap())
+                .unwrap()
+        })
+        .collect();
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&decoded).unwrap() + "\n",
+    )
+    .unwrap();
+}
 
-    let text =
-        std::fs::read_to_string(&log_path).expect("fixtures/golden/log-v1.jsonl is committed");
+/// The events of a golden log, its chain checked link by link, and the JSON view they must
+/// decode to.
+fn read_golden(version: &str) -> (Vec<(Vec<u8>, permledger_domain::Event)>, serde_json::Value) {
+    if std::env::var_os("PERMLEDGER_WRITE_GOLDEN").is_some() {
+        write_golden(version);
+    }
+    let log_path = golden_dir().join(format!("log-{version}.jsonl"));
+    let json_path = golden_dir().join(format!("log-{version}.events.json"));
+    let text = std::fs::read_to_string(&log_path)
+        .unwrap_or_else(|_| panic!("fixtures/golden/log-{version}.jsonl is committed"));
     let mut prev = Hash::GENESIS;
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -248,19 +255,71 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
         assert_eq!(
             hash.to_hex(),
             line.hash,
-            "the chain of the golden log breaks at {}",
+            "the chain of the golden {version} log breaks at {}",
             line.seq
         );
         prev = hash;
-        let event = envelope::decode(&bytes)
-            .unwrap_or_else(|e| panic!("golden event {} no longer decodes: {e}", line.seq));
-        // And today's encoder writes v1's bytes for it, to the byte.
+        let event = envelope::decode(&bytes).unwrap_or_else(|e| {
+            panic!("golden {version} event {} no longer decodes: {e}", line.seq)
+        });
+        events.push((bytes, event));
+    }
+    let expected = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    (events, expected)
+}
+
+#[test]
+fn the_golden_v2_log_is_what_todays_encoder_writes_to_the_byte() {
+    let (events, expected) = read_golden("v2");
+    for (bytes, event) in &events {
+        assert_eq!(bytes[0], envelope::ENVELOPE_FORMAT);
         assert_eq!(
-            hex::encode(envelope::encode(&event).unwrap()),
-            line.bytes,
-            "golden event {} encodes differently today",
-            line.seq
+            hex::encode(envelope::encode(event).unwrap()),
+            hex::encode(bytes),
+            "golden v2 event {} encodes differently today",
+            event.meta.seq
         );
+        assert_eq!(
+            event.meta.principal,
+            Some(permledger_domain::Principal::Local)
+        );
+    }
+    let events: Vec<_> = events.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(serde_json::to_value(&events).unwrap(), expected);
+    // What an acceptance gave follows from it; a deletion's moves and inboxes from the deletion.
+    let caused: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|e| {
+            let cause = e.meta.cause?;
+            Some((
+                e.payload.type_name(),
+                events[cause as usize - 1].payload.type_name(),
+            ))
+        })
+        .collect();
+    for pair in [
+        ("member_joined", "invite_accepted"),
+        ("role_assigned", "invite_accepted"),
+        ("permission_granted", "invite_accepted"),
+        ("role_assigned", "role_deleted"),
+        ("inbox_deleted", "team_deleted"),
+    ] {
+        assert!(caused.contains(&pair), "no {pair:?} in {caused:?}");
+    }
+}
+
+#[test]
+fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
+    let (read, expected) = read_golden("v1");
+    let mut events = Vec::new();
+    for (bytes, event) in read {
+        assert_eq!(bytes[0], envelope::ENVELOPE_FORMAT_V1);
+        // Written before principals and causes were kept: it has neither.
+        assert_eq!((&event.meta.principal, event.meta.cause), (&None, None));
+        // Today's encoder writes it in today's format, which reads back the same event.
+        let again = envelope::encode(&event).unwrap();
+        assert_eq!(again[0], envelope::ENVELOPE_FORMAT);
+        assert_eq!(envelope::decode(&again).unwrap(), event);
         events.push(event);
     }
 
@@ -270,8 +329,6 @@ fn the_golden_v1_log_decodes_links_and_means_the_same_forever() {
     assert_eq!(types, all, "the golden log must hold every event type");
 
     // It decodes to exactly what v1 wrote.
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(serde_json::to_value(&events).unwrap(), expected);
 
     // And it still means the same: a few facts of the folded state.

@@ -38,6 +38,8 @@ pub fn sample_event(org_id: &OrgId, seq: Seq, version: u64) -> PendingEvent {
             actor: UserId::new("ann").unwrap_or_else(|e| panic!("{e}")),
             reason: None,
             request_id: Some(format!("req-{seq}")),
+            principal: Some(permledger_domain::Principal::Local),
+            cause: None,
         },
         payload,
     };

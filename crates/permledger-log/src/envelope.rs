@@ -2,16 +2,24 @@
 //! envelope names the event type and its schema version, and an older version is upcast to the
 //! current one before typed decoding. The bincode version (=2.0.1) and configuration are pinned.
 //!
-//! Layout: one format byte (`ENVELOPE_FORMAT`), then bincode of `EnvelopeV1`, whose `payload` is
-//! bincode of the event type's own struct. Adding an event type never changes another's bytes.
+//! Layout: one format byte, then bincode of the envelope's fields: the event type's name, its
+//! schema version, the meta, and the payload (bincode of the event type's own struct) as its
+//! length and its bytes. Adding an event type never changes another's bytes.
+//!
+//! Formats: 1, the first, whose meta ends at the request id; 2 (written today), whose meta adds
+//! the principal that submitted the command and the event it follows from. Every format stays
+//! readable: a format-1 event reads with neither.
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use permledger_domain::event::*;
-use permledger_domain::{Event, EventMeta, EventPayload};
+use permledger_domain::{Event, EventMeta, EventPayload, OrgId, Seq, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
-/// The first byte of every stored envelope.
-pub const ENVELOPE_FORMAT: u8 = 1;
+/// The first byte of every envelope written today.
+pub const ENVELOPE_FORMAT: u8 = 2;
+
+/// The first format, still read.
+pub const ENVELOPE_FORMAT_V1: u8 = 1;
 
 /// The schema version every event type is written at today.
 pub const CURRENT_SCHEMA: u16 = 1;
@@ -44,14 +52,96 @@ pub enum CodecError {
     Encode(String),
 }
 
-/// The envelope's fields, in their order on the wire. Encoding writes them from borrows (`seal`),
-/// decoding reads the type name and the payload in place: bincode frames neither a struct nor its
-/// fields, and writes a byte sequence as its length and its bytes.
+/// The meta of format 1, in its order on the wire.
+#[derive(Serialize, Deserialize)]
+struct MetaV1 {
+    seq: Seq,
+    org: OrgId,
+    org_version: u64,
+    event_id: uuid::Uuid,
+    recorded_at: Timestamp,
+    actor: UserId,
+    reason: Option<String>,
+    request_id: Option<String>,
+}
+
+/// The principal on the wire: bincode reads enums by variant index, not by tag.
+#[derive(Serialize, Deserialize)]
+enum WirePrincipal {
+    Local,
+    Token { id: String, name: Option<String> },
+}
+
+/// The meta of format 2: format 1's, then the principal and the cause.
+#[derive(Serialize, Deserialize)]
+struct MetaV2 {
+    v1: MetaV1,
+    principal: Option<WirePrincipal>,
+    cause: Option<Seq>,
+}
+
+impl MetaV2 {
+    fn of(m: &EventMeta) -> MetaV2 {
+        MetaV2 {
+            v1: MetaV1 {
+                seq: m.seq,
+                org: m.org.clone(),
+                org_version: m.org_version,
+                event_id: m.event_id,
+                recorded_at: m.recorded_at,
+                actor: m.actor.clone(),
+                reason: m.reason.clone(),
+                request_id: m.request_id.clone(),
+            },
+            principal: m.principal.as_ref().map(|p| match p {
+                Principal::Local => WirePrincipal::Local,
+                Principal::Token { id, name } => WirePrincipal::Token {
+                    id: id.clone(),
+                    name: name.clone(),
+                },
+            }),
+            cause: m.cause,
+        }
+    }
+
+    fn into_meta(self) -> EventMeta {
+        let MetaV1 {
+            seq,
+            org,
+            org_version,
+            event_id,
+            recorded_at,
+            actor,
+            reason,
+            request_id,
+        } = self.v1;
+        EventMeta {
+            seq,
+            org,
+            org_version,
+            event_id,
+            recorded_at,
+            actor,
+            reason,
+            request_id,
+            principal: self.principal.map(|p| match p {
+                WirePrincipal::Local => Principal::Local,
+                WirePrincipal::Token { id, name } => Principal::Token { id, name },
+            }),
+            cause: self.cause,
+        }
+    }
+}
+
+/// The envelope's fields, in their order on the wire, for a format whose meta is `M`. Encoding
+/// writes them from borrows (`seal`), decoding reads the type name and the payload in place:
+/// bincode frames neither a struct nor its fields, and writes a byte sequence as its length and
+/// its bytes.
 #[derive(Deserialize)]
-struct EnvelopeV1Ref<'a> {
+struct EnvelopeRef<'a, M> {
     event_type: &'a str,
     schema: u16,
-    meta: EventMeta,
+    meta: M,
     payload: &'a [u8],
 }
 
@@ -93,19 +183,35 @@ pub fn encode(event: &Event) -> Result<Vec<u8>, CodecError> {
 fn seal(event_type: &str, payload: &[u8], meta: &EventMeta) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(HEADER_ROOM + payload.len());
     out.push(ENVELOPE_FORMAT);
-    write(&(event_type, CURRENT_SCHEMA, meta), &mut out)?;
+    write(&(event_type, CURRENT_SCHEMA, MetaV2::of(meta)), &mut out)?;
     write(&(payload.len() as u64), &mut out)?;
     out.extend_from_slice(payload);
     Ok(out)
 }
 
-/// The envelope of stored bytes, its type name and payload still in them.
-fn open(bytes: &[u8]) -> Result<EnvelopeV1Ref<'_>, CodecError> {
+/// The envelope of stored bytes, its type name and payload still in them, its meta read as its
+/// format wrote it.
+fn open(bytes: &[u8]) -> Result<EnvelopeRef<'_, EventMeta>, CodecError> {
     let (&format, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if format != ENVELOPE_FORMAT {
-        return Err(CodecError::Format(format));
+    match format {
+        ENVELOPE_FORMAT => open_as::<MetaV2>(rest, MetaV2::into_meta),
+        ENVELOPE_FORMAT_V1 => open_as::<MetaV1>(rest, |v1| {
+            MetaV2 {
+                v1,
+                principal: None,
+                cause: None,
+            }
+            .into_meta()
+        }),
+        other => Err(CodecError::Format(other)),
     }
-    let (env, used): (EnvelopeV1Ref<'_>, usize) =
+}
+
+fn open_as<'a, M: Deserialize<'a>>(
+    rest: &'a [u8],
+    meta: impl FnOnce(M) -> EventMeta,
+) -> Result<EnvelopeRef<'a, EventMeta>, CodecError> {
+    let (env, used): (EnvelopeRef<'a, M>, usize) =
         bincode::serde::borrow_decode_from_slice(rest, CONFIG)
             .map_err(|e| CodecError::Envelope(e.to_string()))?;
     if used != rest.len() {
@@ -114,7 +220,12 @@ fn open(bytes: &[u8]) -> Result<EnvelopeV1Ref<'_>, CodecError> {
             rest.len() - used
         )));
     }
-    Ok(env)
+    Ok(EnvelopeRef {
+        event_type: env.event_type,
+        schema: env.schema,
+        meta: meta(env.meta),
+        payload: env.payload,
+    })
 }
 
 /// Decodes stored bytes, upcasting older schema versions first.
@@ -238,6 +349,19 @@ mod tests {
                 if j % 3 == 1 {
                     e.meta.request_id = Some(format!("req-{j}"));
                 }
+                e.meta.principal = match j % 4 {
+                    0 => None,
+                    1 => Some(Principal::Local),
+                    2 => Some(Principal::Token {
+                        id: format!("tok-{j}"),
+                        name: None,
+                    }),
+                    _ => Some(Principal::Token {
+                        id: "0193a1b2-0000-7000-8000-000000000000".into(),
+                        name: Some("support-bot ✓".into()),
+                    }),
+                };
+                e.meta.cause = (j % 2 == 0).then_some(widths[(i + 2 * j) % widths.len()]);
                 out.push(e);
             }
         }

@@ -83,6 +83,9 @@ pub struct AuditQuerySpec {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub at: Option<AtSpec>,
+    /// Also what concerns `user` or `scope` without naming them (see `AuditQuery::indirect`).
+    #[serde(default)]
+    pub indirect: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -257,6 +257,7 @@ impl Target for Remote {
             from: q.from,
             to: q.to,
             at: at.map(Into::into),
+            indirect: q.indirect.then_some(true),
             after: None,
             limit: Some(1000),
             min_seq: None,

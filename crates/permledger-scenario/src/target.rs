@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use permledger_domain::check;
 use permledger_domain::{
-    Command, CommandMeta, Explanation, PermissionKey, Rejection, RoleId, Scope, Seq, Timestamp,
-    UserId,
+    Command, CommandMeta, Explanation, PermissionKey, Principal, Rejection, RoleId, Scope, Seq,
+    Timestamp, UserId,
 };
 use permledger_ledger::{Clock, Ledger, ManualClock, SubmitError};
 use permledger_log::EventLog;
@@ -134,6 +134,7 @@ impl Target for InProcess {
             request_id: d.request_id.clone(),
             idempotency_key: d.idempotency_key.clone(),
             expect_version: d.expect_version,
+            principal: Principal::Local,
         };
         match self.ledger.submit_blocking(command, meta) {
             Ok(outcome) => Ok(Ok(Recorded {
@@ -242,6 +243,7 @@ impl Target for InProcess {
             until,
             after: None,
             limit: Some(1000),
+            indirect: q.indirect,
         };
         let mut entries = Vec::new();
         loop {

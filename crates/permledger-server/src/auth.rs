@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use permledger_domain::OrgId;
+use permledger_domain::{OrgId, UserId};
 
 use crate::tokens::{TokenRecord, TokenRole};
 use crate::{ApiError, AppState};
@@ -39,6 +39,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 impl Caller {
+    /// The principal recorded in the events of the commands this caller submits.
+    pub fn principal(&self) -> permledger_domain::Principal {
+        permledger_domain::Principal::Token {
+            id: self.0.id.clone(),
+            name: self.0.name.clone(),
+        }
+    }
+
     fn org(&self, org: &OrgId) -> Result<(), ApiError> {
         match &self.0.org {
             Some(bound) if bound != org => Err(ApiError::forbidden(format!(
@@ -57,6 +65,26 @@ impl Caller {
 
     pub fn read(&self, org: &OrgId) -> Result<(), ApiError> {
         self.org(org)
+    }
+
+    /// A token bound to a person acts as that person only.
+    pub fn acts_as(&self, actor: &UserId) -> Result<(), ApiError> {
+        match &self.0.user {
+            Some(bound) if bound != actor => Err(ApiError::forbidden(format!(
+                "this token is bound to `{bound}` and acts as no one else, not as `{actor}`"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A token bound to a person reads the audit as that person only.
+    pub fn reads_as(&self, reader: &UserId) -> Result<(), ApiError> {
+        match &self.0.user {
+            Some(bound) if bound != reader => Err(ApiError::forbidden(format!(
+                "this token is bound to `{bound}` and reads as no one else, not as `{reader}`"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn write(&self, org: &OrgId) -> Result<(), ApiError> {

@@ -73,7 +73,7 @@ fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{audit, commands, feed, ops, reads, verify};
+    use routes::{audit, commands, compliance, feed, ops, reads, verify};
     let r = Router::new();
     let r = route::<api::Health, _, _>(r, ops::healthz);
     let r = route::<api::Metrics, _, _>(r, ops::metrics);
@@ -92,6 +92,11 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::Audit, _, _>(r, audit::audit);
     let r = route::<api::AuditExport, _, _>(r, audit::export);
     let r = route::<api::Diff, _, _>(r, reads::diff);
+    let r = route::<api::Timeline, _, _>(r, compliance::timeline);
+    let r = route::<api::Orgs, _, _>(r, compliance::orgs);
+    let r = route::<api::Snapshot, _, _>(r, compliance::snapshot);
+    let r = route::<api::SnapshotCsv, _, _>(r, compliance::snapshot_csv);
+    let r = route::<api::Access, _, _>(r, compliance::access);
     let r = route::<api::Verify, _, _>(r, verify::verify);
     let r = route::<api::CreateSandbox, _, _>(r, sandbox::create);
     let r = route::<api::DeleteSandbox, _, _>(r, sandbox::delete);

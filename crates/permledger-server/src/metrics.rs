@@ -1,7 +1,9 @@
 //! Counters for `/metrics`, in Prometheus' text format.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the commit latency histogram, in seconds.
@@ -14,6 +16,8 @@ pub struct Metrics {
     checks: AtomicU64,
     latency_us_sum: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
+    /// Refused commands by their error code.
+    refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -32,6 +36,15 @@ impl Metrics {
                 b.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// A command refused with `code`.
+    pub fn refusal(&self, code: &str) {
+        let mut r = match self.refusals.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *r.entry(code.to_string()).or_default() += 1;
     }
 
     pub fn checks(&self, n: u64) {
@@ -57,6 +70,18 @@ impl Metrics {
             "permledger_commands_refused_total {}",
             self.refused.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP permledger_refusals_total Commands refused, by error code."
+        );
+        let _ = writeln!(out, "# TYPE permledger_refusals_total counter");
+        let refusals = match self.refusals.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for (code, n) in refusals {
+            let _ = writeln!(out, "permledger_refusals_total{{code=\"{code}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP permledger_commit_latency_seconds Time from receipt to durable answer."

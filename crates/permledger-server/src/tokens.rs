@@ -62,6 +62,12 @@ pub struct TokenRecord {
     pub org: Option<OrgId>,
     pub role: TokenRole,
     pub created_at: String,
+    /// What the token is for, said by whoever made it ("billing service", "Ada's console").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The person the token is bound to: it reads as that person only, and acts as no one else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<permledger_domain::UserId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +76,8 @@ pub enum TokenError {
     Io { path: String, reason: String },
     #[error("no token `{0}`; `permledger token list` shows the tokens there are")]
     Unknown(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What identifies one version of the tokens file.
@@ -223,12 +231,38 @@ fn write(dir: &Path, records: &[TokenRecord]) -> Result<(), TokenError> {
     std::fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))
 }
 
+/// What a new token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// None: every org.
+    pub org: Option<OrgId>,
+    pub role: TokenRole,
+    pub name: Option<String>,
+    /// The person it is bound to.
+    pub user: Option<permledger_domain::UserId>,
+}
+
+/// The longest name a token may carry.
+pub const MAX_TOKEN_NAME: usize = 100;
+
 /// Creates a token, stores its hash, and returns the secret (shown once).
-pub fn create(
-    dir: &Path,
-    org: Option<OrgId>,
-    role: TokenRole,
-) -> Result<(TokenRecord, String), TokenError> {
+pub fn create(dir: &Path, new: NewToken) -> Result<(TokenRecord, String), TokenError> {
+    let NewToken {
+        org,
+        role,
+        name,
+        user,
+    } = new;
+    if let Some(n) = &name {
+        if n.trim().is_empty()
+            || n.chars().count() > MAX_TOKEN_NAME
+            || n.chars().any(char::is_control)
+        {
+            return Err(TokenError::Invalid(format!(
+                "token name `{n}` must be 1 to {MAX_TOKEN_NAME} printable characters"
+            )));
+        }
+    }
     let mut records = read(dir)?;
     let secret = format!(
         "plt_{}{}",
@@ -241,6 +275,8 @@ pub fn create(
         org,
         role,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        name: name.map(|n| n.trim().to_string()),
+        user,
     };
     records.push(record.clone());
     write(dir, &records)?;
@@ -264,18 +300,60 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn plain(org: Option<OrgId>, role: TokenRole) -> NewToken {
+        NewToken {
+            org,
+            role,
+            name: None,
+            user: None,
+        }
+    }
+
+    #[test]
+    fn a_name_is_kept_and_a_bad_one_refused_with_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = NewToken {
+            name: Some("  billing service ".into()),
+            user: Some("ann".parse().unwrap()),
+            ..plain(None, TokenRole::Service)
+        };
+        let (record, _) = create(dir.path(), named).unwrap();
+        assert_eq!(record.name.as_deref(), Some("billing service"));
+        assert_eq!(record.user.as_ref().map(|u| u.as_str()), Some("ann"));
+        assert_eq!(list(dir.path()).unwrap(), [record]);
+        let before = std::fs::read(dir.path().join("tokens.json")).unwrap();
+        for bad in ["", "  ", "a\nb", &"x".repeat(101)] {
+            let e = create(
+                dir.path(),
+                NewToken {
+                    name: Some(bad.into()),
+                    ..plain(None, TokenRole::Service)
+                },
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("must be 1 to 100 printable characters"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(dir.path().join("tokens.json")).unwrap(),
+            before
+        );
+    }
+
     #[test]
     fn a_loaded_set_sees_tokens_created_and_revoked_after_it_was_read() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, first_secret) = create(dir.path(), None, TokenRole::Operator).unwrap();
+        let (first, first_secret) = create(dir.path(), plain(None, TokenRole::Operator)).unwrap();
         let tokens = Tokens::load(dir.path()).unwrap();
         assert_eq!(tokens.verify(&first_secret).as_deref(), Some(&first));
         assert!(!tokens.reload().unwrap(), "nothing changed yet");
 
         let (second, second_secret) = create(
             dir.path(),
-            Some("acme".parse().unwrap()),
-            TokenRole::Auditor,
+            plain(Some("acme".parse().unwrap()), TokenRole::Auditor),
         )
         .unwrap();
         assert_eq!(tokens.verify(&second_secret), None, "not reloaded yet");
@@ -291,7 +369,7 @@ mod tests {
     #[test]
     fn a_broken_file_leaves_the_tokens_in_force() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, secret) = create(dir.path(), None, TokenRole::Service).unwrap();
+        let (_, secret) = create(dir.path(), plain(None, TokenRole::Service)).unwrap();
         let tokens = Tokens::load(dir.path()).unwrap();
         std::fs::write(dir.path().join("tokens.json"), "{not json").unwrap();
         assert!(matches!(tokens.reload(), Err(TokenError::Io { .. })));
@@ -301,7 +379,7 @@ mod tests {
     #[test]
     fn revoking_an_unknown_id_names_it_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        create(dir.path(), None, TokenRole::Service).unwrap();
+        create(dir.path(), plain(None, TokenRole::Service)).unwrap();
         let before = std::fs::read(dir.path().join("tokens.json")).unwrap();
         let e = revoke(dir.path(), "nope").unwrap_err();
         assert_eq!(

@@ -62,6 +62,8 @@ fn sample(schema: &Value, name: &str) -> Value {
         (Some("ScopeKind"), _) => json!("team"),
         (Some("ExportFormat"), _) => json!("csv"),
         (Some("At"), _) => json!(1),
+        // An enumeration stated in place (a snapshot's table): its first value.
+        (None, _) if schema["enum"].is_array() => schema["enum"][0].clone(),
         _ => panic!("no sample for parameter `{name}` of schema {schema}"),
     }
 }

@@ -506,8 +506,11 @@ async fn the_audit_log_exports_as_json_lines_and_csv() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 7);
+    // Seven entries, then the digest of what the export covers.
+    assert_eq!(lines.len(), 8);
     assert_eq!(lines[6]["action"], "org_renamed");
+    assert_eq!(lines[7]["digest"]["seq"], 7);
+    assert_eq!(lines[7]["digest"]["hash"].as_str().unwrap().len(), 64);
     let (status, body) = call(
         &s,
         "GET",
@@ -521,14 +524,18 @@ async fn the_audit_log_exports_as_json_lines_and_csv() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next(),
-        Some("seq,time,actor,action,user,scope,reason,request_id,before,after")
+        Some("seq,time,action,summary,actor,principal,user,email,scope,role,permission,expires_at,changes,reason,request_id,cause_seq,cause")
     );
-    let row = rows.next().unwrap();
-    assert!(
-        row.starts_with("7,2026-03-01T09:00:00Z,ann,org_renamed,,org,,,"),
-        "{row}"
+    assert_eq!(
+        rows.next(),
+        Some(
+            "7,2026-03-01T09:00:00Z,org_renamed,\"ann renamed the org from \"\"acme\"\" to \
+             \"\"Acme, \"\"the\"\" company\"\"\",ann,token svc-acme,,,org,,,,\
+             \"name: acme -> Acme, \"\"the\"\" company\",,,,"
+        )
     );
-    assert!(row.contains(r#""{""name"":""acme""}""#), "{row}");
+    let digest = rows.next().unwrap();
+    assert!(digest.starts_with("#digest,7:"), "{digest}");
     assert_eq!(rows.next(), None);
     let (status, body) = call(
         &s,

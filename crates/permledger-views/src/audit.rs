@@ -1,17 +1,23 @@
-//! The audit log: one entry per event, with what it changed (before and after), read through
-//! filters and stable pagination, and itself authorized. Entries are built from the events (which
-//! the caller fetches from the log) and the org's history just before each event.
+//! The audit log: one entry per event, saying what it changed in typed fields and in words, who
+//! submitted it and what it follows from, read through filters and stable pagination, and
+//! itself authorized. Entries are built from the events (which the caller fetches from the log)
+//! and the org's history just before each event (`describe`).
+
+use std::collections::BTreeSet;
 
 use permledger_domain::check::{self, AccessView};
-use permledger_domain::state::ScopeRef;
+use permledger_domain::state::{InviteStatus, ScopeRef};
 use permledger_domain::{
-    Event, EventPayload, OrgId, PermissionKey, Rejection, Scope, Seq, Timestamp, UserId,
+    Event, EventPayload, OrgId, PermissionKey, Principal, Rejection, RoleId, Scope, Seq, Timestamp,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use crate::history::OrgAt;
-use crate::Views;
+use crate::describe::describe;
+pub use crate::describe::Change;
+use crate::history::{OrgAt, OrgHistory};
+pub use crate::provenance::Source;
+use crate::{Moment, Views};
 
 /// Which entries to read, and who reads them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -33,25 +39,46 @@ pub struct AuditQuery {
     pub after: Option<Seq>,
     /// Page size (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// Whether `user` and `scope` also reach what concerns them without naming them: the
+    /// invites sent to an address the user answered one at, and the events that changed the
+    /// user's access (or anyone's within the scope) indirectly. Off, they reach the events
+    /// about the user or the scope, as scenarios.md defines the filters.
+    #[serde(default)]
+    pub indirect: bool,
 }
 
-/// One audit entry.
+/// One audit entry: what one event did, in typed fields and in words, who did it and through
+/// which principal, and the event it follows from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: Seq,
     pub org_version: u64,
     pub event_id: String,
     pub time: Timestamp,
-    pub actor: UserId,
+    /// The event type, as in scenarios.md's vocabulary.
     pub action: String,
+    /// What happened, in a sentence.
+    pub summary: String,
+    /// The user the command named as acting.
+    pub actor: UserId,
+    /// Who submitted the command; absent for events recorded before principals were kept.
+    pub principal: Option<Principal>,
+    /// The user the event is about.
     pub user: Option<UserId>,
+    /// The email an invite was sent to.
+    pub email: Option<String>,
     pub scope: Scope,
+    pub role: Option<RoleId>,
+    /// The permission key, or the pattern of a mask.
+    pub permission: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    /// Every value the event changed, from what to what.
+    pub changes: Vec<Change>,
     pub reason: Option<String>,
     pub request_id: Option<String>,
-    /// What the event changed, as it was before; null where nothing stood before.
-    pub before: Value,
-    /// The event's own content.
-    pub after: Value,
+    /// The event this one follows from: the invite that promised a role taken on acceptance,
+    /// the deletion that moved a role's holders.
+    pub cause: Option<Source>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,11 +118,19 @@ impl AuditQuery {
         }
     }
 
+    /// Whether the entry of `event` is one the query asks for. A user filter reaches the events
+    /// about the user and, `indirect`, the invites sent to an address they accepted or declined
+    /// one at (`emails`) and the events that changed what they could do without naming them
+    /// (their role redefined, their team deleted, a mask); a scope filter reaches the events on
+    /// the scope or below it and, `indirect`, those that changed what anyone could do there (a
+    /// member's suspension, a role redefined).
     fn matches(
         &self,
+        views: &Views,
         event: &Event,
         before: Option<&OrgAt<'_>>,
         after: Option<&OrgAt<'_>>,
+        emails: &BTreeSet<String>,
     ) -> bool {
         let m = &event.meta;
         if self.actor.as_ref().is_some_and(|a| *a != m.actor)
@@ -105,12 +140,33 @@ impl AuditQuery {
                 .types
                 .as_ref()
                 .is_some_and(|ts| !ts.iter().any(|t| t == event.payload.type_name()))
-            || self
-                .user
-                .as_ref()
-                .is_some_and(|u| !event.payload.subject_users().contains(&u))
         {
             return false;
+        }
+        let changed_access = |user: Option<&UserId>, scope: Option<&Scope>| {
+            self.indirect && indirect(&event.payload) && {
+                let at = |seq| Moment {
+                    seq,
+                    time: m.recorded_at,
+                };
+                let d = crate::diff::diff(
+                    views,
+                    &m.org,
+                    at(m.seq.saturating_sub(1)),
+                    at(m.seq),
+                    user,
+                    scope,
+                );
+                !d.gained.is_empty() || !d.lost.is_empty()
+            }
+        };
+        if let Some(u) = &self.user {
+            let about = event.payload.subject_users().contains(&u)
+                || (self.indirect
+                    && invite_email(&event.payload, before).is_some_and(|e| emails.contains(e)));
+            if !about && !changed_access(Some(u), None) {
+                return false;
+            }
         }
         match &self.scope {
             None | Some(Scope::Org) => true,
@@ -121,15 +177,67 @@ impl AuditQuery {
                     .into_iter()
                     .flatten()
                     .find(|v| check::scope_exists(*v, ScopeRef::of(&s)));
-                match view {
+                let within = match view {
                     Some(v) => {
                         check::lineage(v, ScopeRef::of(&s)).any(|x| x == ScopeRef::of(filter))
                     }
                     None => &s == filter,
-                }
+                };
+                within || changed_access(self.user.as_ref(), Some(filter))
             }
         }
     }
+}
+
+/// Events that can change what someone may do without naming them or their scope: these are
+/// judged by comparing access before and after them.
+fn indirect(payload: &EventPayload) -> bool {
+    use EventPayload::*;
+    matches!(
+        payload,
+        RoleChanged(_)
+            | RoleDeleted(_)
+            | TeamDeleted(_)
+            | InboxDeleted(_)
+            | InboxMoved(_)
+            | PermissionMasked(_)
+            | PermissionUnmasked(_)
+            | MemberSuspended(_)
+            | MemberReactivated(_)
+            | MemberRemoved(_)
+            | MemberLeft(_)
+            | OwnershipTransferred(_)
+    )
+}
+
+/// The address an invite event concerns: the one it was sent to.
+fn invite_email<'a>(payload: &'a EventPayload, before: Option<&'a OrgAt<'_>>) -> Option<&'a str> {
+    let sent_to = |i: &permledger_domain::InviteId| {
+        let b = before?;
+        b.history()
+            .invites
+            .get(i)?
+            .at(b.position())
+            .map(|x| x.email.as_str())
+    };
+    match payload {
+        EventPayload::InviteIssued(e) => Some(e.email.as_str()),
+        EventPayload::InviteRevoked(e) => sent_to(&e.invite),
+        _ => None,
+    }
+}
+
+/// The addresses `user` accepted or declined an invite of the org at.
+fn emails_of(history: &OrgHistory, user: &UserId) -> BTreeSet<String> {
+    history
+        .invites
+        .values()
+        .filter_map(|h| h.current())
+        .filter(|i| {
+            matches!(&i.status, InviteStatus::Accepted(u) | InviteStatus::Declined(u) if u == user)
+        })
+        .map(|i| i.email.clone())
+        .collect()
 }
 
 /// The permission that lets `reader` read the entries a query names, judged at the present.
@@ -189,6 +297,10 @@ pub fn audit<E: std::fmt::Display>(
         .get(org)
         .ok_or_else(|| Rejection::not_found(format!("org `{org}` does not exist")))?;
     let until = query.until.unwrap_or(Seq::MAX);
+    let emails = match (&query.user, query.indirect) {
+        (Some(u), true) => emails_of(history, u),
+        _ => BTreeSet::new(),
+    };
     // Versions are 1-based: the first event after the cursor.
     let mut version = history
         .events
@@ -203,7 +315,7 @@ pub fn audit<E: std::fmt::Display>(
                 next: None,
             });
         }
-        for event in batch {
+        for event in &batch {
             version = event.meta.org_version + 1;
             if event.meta.seq > until {
                 return Ok(AuditPage {
@@ -213,16 +325,41 @@ pub fn audit<E: std::fmt::Display>(
             }
             let before = history.at(event.meta.seq.saturating_sub(1));
             let after = history.at(event.meta.seq);
-            if !query.matches(&event, before.as_ref(), after.as_ref()) {
+            if !query.matches(views, event, before.as_ref(), after.as_ref(), &emails) {
                 continue;
             }
             if entries.len() == limit {
                 let next = entries.last().map(|e: &AuditEntry| e.seq);
                 return Ok(AuditPage { entries, next });
             }
-            entries.push(entry(&event, before.as_ref()));
+            let cause = cause(views, history, event, &batch, &mut fetch)?;
+            entries.push(entry(event, before.as_ref(), cause));
         }
     }
+}
+
+/// The event `event` follows from, described: for what an invite's acceptance gave, the
+/// invite's issue (who promised it, under which request); for a member who came through a link,
+/// the link's creation; otherwise the event of the same command it records as its cause.
+fn cause<E: std::fmt::Display>(
+    views: &Views,
+    history: &OrgHistory,
+    event: &Event,
+    batch: &[Event],
+    fetch: &mut impl FnMut(u64, usize) -> Result<Vec<Event>, E>,
+) -> Result<Option<Source>, AuditError> {
+    let mut get = |seq: Seq| -> Result<Option<Event>, AuditError> {
+        if let Some(e) = batch.iter().find(|e| e.meta.seq == seq) {
+            return Ok(Some(e.clone()));
+        }
+        let version = history.events.partition_point(|s| *s < seq) as u64 + 1;
+        let found = fetch(version, 1).map_err(|e| AuditError::Log(e.to_string()))?;
+        Ok(found.into_iter().next().filter(|e| e.meta.seq == seq))
+    };
+    let seq = crate::provenance::origin(history, event, &mut get)?;
+    let Some(seq) = seq else { return Ok(None) };
+    let Some(e) = get(seq)? else { return Ok(None) };
+    Ok(Some(Source::of(views, &e)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,121 +370,27 @@ pub enum AuditError {
     Log(String),
 }
 
-fn entry(event: &Event, before: Option<&OrgAt<'_>>) -> AuditEntry {
+fn entry(event: &Event, before: Option<&OrgAt<'_>>, cause: Option<Source>) -> AuditEntry {
     let m = &event.meta;
+    let d = describe(event, before);
     AuditEntry {
         seq: m.seq,
         org_version: m.org_version,
         event_id: m.event_id.to_string(),
         time: m.recorded_at,
-        actor: m.actor.clone(),
         action: event.payload.type_name().to_string(),
-        user: event.payload.subject_user().cloned(),
+        summary: d.summary,
+        actor: m.actor.clone(),
+        principal: m.principal.clone(),
+        user: d.user,
+        email: d.email,
         scope: event.payload.scope(),
+        role: d.role,
+        permission: d.permission,
+        expires_at: d.expires_at,
+        changes: d.changes,
         reason: m.reason.clone(),
         request_id: m.request_id.clone(),
-        before: before.map_or(Value::Null, |b| before_value(&event.payload, b)),
-        after: serde_json::to_value(&event.payload).unwrap_or(Value::Null),
+        cause,
     }
-}
-
-/// What the event's subject was just before it.
-fn before_value(payload: &EventPayload, b: &OrgAt<'_>) -> Value {
-    use EventPayload::*;
-    let h = b.history();
-    let n = b.position();
-    let role_json = |r: &permledger_domain::RoleId| {
-        h.roles.get(r).and_then(|x| x.at(n)).map_or(Value::Null, |role| {
-            json!({"role": r, "name": role.name, "kind": role.kind, "permissions": &*role.patterns})
-        })
-    };
-    let assignment = |u: &UserId, s: &Scope| {
-        b.assignment(u, ScopeRef::of(s)).map_or(
-            Value::Null,
-            |a| json!({"role": a.role, "expires_at": a.expires_at}),
-        )
-    };
-    let member = |u: &UserId| match b.member(u) {
-        None => Value::Null,
-        Some((status, _)) => json!({
-            "status": status,
-            "org_role": b.assignment(u, ScopeRef::Org).map(|a| a.role.clone()),
-        }),
-    };
-    match payload {
-        OrgRenamed(_) => json!({"name": h.name.at(n)}),
-        DefaultRoleSet(e) => {
-            json!({"kind": e.kind, "role": h.defaults.at(n).and_then(|d| d.get(e.kind).cloned())})
-        }
-        RoleChanged(e) => role_json(&e.role),
-        RoleRenamed(e) => role_json(&e.role),
-        RoleDeleted(e) => role_json(&e.role),
-        TeamRenamed(e) => {
-            json!({"team": e.team, "name": h.teams.get(&e.team).and_then(|t| t.at(n)).map(|t| t.name.clone())})
-        }
-        TeamDeleted(e) => {
-            json!({"team": e.team, "name": h.teams.get(&e.team).and_then(|t| t.at(n)).map(|t| t.name.clone())})
-        }
-        InboxRenamed(e) => inbox_json(b, &e.inbox),
-        InboxMoved(e) => inbox_json(b, &e.inbox),
-        InboxDeleted(e) => inbox_json(b, &e.inbox),
-        RoleAssigned(e) => assignment(&e.user, &e.scope),
-        Unassigned(e) => assignment(&e.user, &e.scope),
-        PermissionGranted(e) => grant_json(b, &e.user, &e.scope, &e.permission),
-        PermissionRevoked(e) => grant_json(b, &e.user, &e.scope, &e.permission),
-        MemberSuspended(e) => member(&e.user),
-        MemberReactivated(e) => member(&e.user),
-        MemberRemoved(e) => member(&e.user),
-        MemberLeft(e) => member(&e.user),
-        MemberJoined(e) => member(&e.user),
-        OwnershipTransferred(_) => json!({"owner": b.owner().0}),
-        InviteRevoked(e) => invite_json(b, &e.invite),
-        InviteDeclined(e) => invite_json(b, &e.invite),
-        InviteAccepted(e) => invite_json(b, &e.invite),
-        InviteLinkRevoked(e) => {
-            json!({"link": e.link, "revoked": h.links.get(&e.link).and_then(|l| l.at(n)).map(|l| l.revoked)})
-        }
-        PermissionMasked(e) => json!({"masked": mask_at(b, &e.scope, &e.pattern)}),
-        PermissionUnmasked(e) => json!({"masked": mask_at(b, &e.scope, &e.pattern)}),
-        OrgCreated(_)
-        | PermissionDeclared(_)
-        | RoleDefined(_)
-        | TeamCreated(_)
-        | InboxCreated(_)
-        | InviteIssued(_)
-        | InviteLinkCreated(_) => Value::Null,
-    }
-}
-
-fn inbox_json(b: &OrgAt<'_>, inbox: &permledger_domain::InboxId) -> Value {
-    let h = b.history();
-    h.inboxes
-        .get(inbox)
-        .and_then(|i| i.at(b.position()))
-        .map_or(
-            Value::Null,
-            |i| json!({"inbox": inbox, "name": i.name, "team": i.team}),
-        )
-}
-
-fn grant_json(b: &OrgAt<'_>, user: &UserId, scope: &Scope, key: &PermissionKey) -> Value {
-    b.grant(user, ScopeRef::of(scope), key).map_or(
-        Value::Null,
-        |g| json!({"permission": key, "expires_at": g.expires_at}),
-    )
-}
-
-fn invite_json(b: &OrgAt<'_>, invite: &permledger_domain::InviteId) -> Value {
-    b.history()
-        .invites
-        .get(invite)
-        .and_then(|i| i.at(b.position()))
-        .map_or(
-            Value::Null,
-            |i| json!({"invite": invite, "status": i.status}),
-        )
-}
-
-fn mask_at(b: &OrgAt<'_>, scope: &Scope, pattern: &permledger_domain::Pattern) -> bool {
-    b.masks_on(ScopeRef::of(scope)).any(|(p, _)| p == pattern)
 }

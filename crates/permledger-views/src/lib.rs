@@ -223,5 +223,10 @@ impl Views {
 }
 
 pub mod audit;
+pub mod describe;
 pub mod diff;
+pub mod export;
+pub mod provenance;
 pub mod read;
+pub mod snapshot;
+pub mod timeline;

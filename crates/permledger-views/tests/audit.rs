@@ -4,7 +4,7 @@
 
 use permledger_domain::testkit::TestLedger;
 use permledger_domain::{Code, Event, OrgId, Timestamp, UserId};
-use permledger_views::audit::{audit, AuditError, AuditQuery};
+use permledger_views::audit::{audit, AuditError, AuditQuery, Change};
 use permledger_views::diff::diff;
 use permledger_views::{At, Views};
 
@@ -165,8 +165,18 @@ fn filters_narrow_and_entries_say_what_changed() {
     assert_eq!(page.entries.len(), 2);
     let replaced = &page.entries[1];
     assert_eq!(replaced.actor.as_str(), "tina");
-    assert_eq!(replaced.before["role"], "inbox_observer");
-    assert_eq!(replaced.after["role"], "inbox_member");
+    assert_eq!(
+        replaced.changes,
+        [Change {
+            field: "role".into(),
+            from: Some("inbox_observer".into()),
+            to: Some("inbox_member".into()),
+        }]
+    );
+    assert_eq!(
+        replaced.summary,
+        "tina changed bob's role on inbox:billing from inbox_observer to inbox_member"
+    );
     let renamed = read(
         &l,
         &v,
@@ -177,7 +187,14 @@ fn filters_narrow_and_entries_say_what_changed() {
         },
     )
     .unwrap();
-    assert_eq!(renamed.entries[0].before["name"], "acme");
+    assert_eq!(
+        renamed.entries[0].changes,
+        [Change {
+            field: "name".into(),
+            from: Some("acme".into()),
+            to: Some("Acme Inc".into()),
+        }]
+    );
     let by_tina = read(
         &l,
         &v,

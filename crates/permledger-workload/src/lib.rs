@@ -124,6 +124,8 @@ impl Writer<'_> {
                     actor: actor.clone(),
                     reason: None,
                     request_id: None,
+                    principal: Some(permledger_domain::Principal::Local),
+                    cause: None,
                 },
                 payload,
             };

@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use crate::catalog::{is_administrative, is_billing, Pattern, PermissionKey, BILLING};
 use crate::command::{Command, CommandMeta, Context, InviteAssignment, InviteGrant};
 use crate::event::*;
-use crate::ids::{InboxId, OrgId, RoleId, Scope, ScopeKind, TeamId, Timestamp, UserId};
+use crate::ids::{InboxId, OrgId, RoleId, Scope, ScopeKind, Seq, TeamId, Timestamp, UserId};
 use crate::preset::Preset;
 use crate::rejection::Rejection;
 use crate::state::{effective_permissions, InviteStatus, Org, ScopeRef, State};
@@ -102,11 +102,45 @@ pub fn decide(state: &State, cmd: &Command, meta: &CommandMeta, ctx: &Context) -
     .decide(cmd)
 }
 
+/// For each event of one decision, recorded from position `first`, the position of the event of
+/// the same command it follows from: a command that records several events has one of its own
+/// (an org's creation, an invite's acceptance, a role's or a team's deletion) and the others are
+/// its effects (the preset's teams, the member joining and what the invite promised, the holders
+/// moved, the team's inboxes deleted).
+pub fn causes(events: &[EventPayload], first: Seq) -> Vec<Option<Seq>> {
+    let root = (events.len() > 1)
+        .then(|| {
+            events.iter().position(|e| {
+                matches!(
+                    e,
+                    EventPayload::OrgCreated(_)
+                        | EventPayload::InviteAccepted(_)
+                        | EventPayload::RoleDeleted(_)
+                        | EventPayload::TeamDeleted(_)
+                )
+            })
+        })
+        .flatten();
+    (0..events.len())
+        .map(|i| match root {
+            Some(r) if r != i => Some(first + r as Seq),
+            _ => None,
+        })
+        .collect()
+}
+
 fn validate_meta(meta: &CommandMeta) -> Result<(), Rejection> {
     if let Some(r) = &meta.reason {
         if r.chars().count() > MAX_REASON {
             return Err(Rejection::invalid(format!(
                 "reason is longer than {MAX_REASON} characters"
+            )));
+        }
+        // A reason is read in tables and spreadsheets: one line of printable characters.
+        if let Some(c) = r.chars().find(|c| c.is_control()) {
+            return Err(Rejection::invalid(format!(
+                "reason holds the control character {:?}; a reason is one line of printable characters",
+                c
             )));
         }
     }

@@ -8,13 +8,17 @@ use axum::response::IntoResponse;
 use axum::Json;
 use permledger_api::{self as api, ExportFormat};
 use permledger_domain::Timestamp;
-use permledger_views::audit::{AuditEntry, AuditPage, AuditQuery};
+use permledger_views::audit::{AuditPage, AuditQuery};
+use permledger_views::export::{self, Covers};
 
 use super::Answer;
 use crate::auth::Caller;
 use crate::extract::{PathParams, Query};
 use crate::moment::{fresh, resolve};
 use crate::{ApiError, AppState};
+
+/// The header that names what an export covers, `SEQ:HASH` (its last line says it too).
+pub const DIGEST_HEADER: &str = "permledger-digest";
 
 /// Entries read per page of an export.
 const EXPORT_PAGE: usize = 1000;
@@ -28,6 +32,7 @@ struct Filters<'a> {
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     at: Option<api::At>,
+    indirect: bool,
 }
 
 /// The query, with `at` resolved to the last position it includes.
@@ -51,6 +56,7 @@ fn to_query(f: Filters<'_>, s: &AppState) -> Result<AuditQuery, ApiError> {
         until,
         after: None,
         limit: None,
+        indirect: f.indirect,
     })
 }
 
@@ -65,6 +71,7 @@ macro_rules! filters {
             from: $q.from,
             to: $q.to,
             at: $q.at,
+            indirect: $q.indirect == Some(true),
         }
     };
 }
@@ -92,6 +99,7 @@ pub async fn audit(
     Query(q): Query<api::AuditParams>,
 ) -> Answer<api::Audit> {
     caller.read(&p.org)?;
+    caller.reads_as(&q.reader)?;
     fresh(&s, q.min_seq).await?;
     let mut query = to_query(filters!(q), &s)?;
     query.after = q.after;
@@ -101,43 +109,11 @@ pub async fn audit(
         .map(Json)
 }
 
-/// One CSV field (RFC 4180), quoted when it must be.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-const CSV_HEADER: &str = "seq,time,actor,action,user,scope,reason,request_id,before,after\n";
-
-fn csv_row(e: &AuditEntry) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    [
-        e.seq.to_string(),
-        e.time.to_string(),
-        e.actor.to_string(),
-        e.action.clone(),
-        opt(e.user.as_ref().map(|u| u.to_string())),
-        e.scope.to_string(),
-        opt(e.reason.clone()),
-        opt(e.request_id.clone()),
-        e.before.to_string(),
-        e.after.to_string(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
-        + "\n"
-}
-
 fn render(format: ExportFormat, page: &AuditPage) -> Result<String, std::io::Error> {
     let mut out = String::new();
     for e in &page.entries {
         match format {
-            ExportFormat::Csv => out.push_str(&csv_row(e)),
+            ExportFormat::Csv => out.push_str(&export::csv_line(export::audit_cells(e))),
             ExportFormat::Jsonl => {
                 out.push_str(&serde_json::to_string(e).map_err(std::io::Error::other)?);
                 out.push('\n');
@@ -145,6 +121,19 @@ fn render(format: ExportFormat, page: &AuditPage) -> Result<String, std::io::Err
         }
     }
     Ok(out)
+}
+
+/// The line that ends an export: what it covers.
+fn trailer(format: ExportFormat, covers: &Covers) -> Result<String, std::io::Error> {
+    Ok(match format {
+        ExportFormat::Csv => export::csv_digest_line(covers),
+        ExportFormat::Jsonl => {
+            let line = export::DigestLine {
+                digest: covers.clone(),
+            };
+            serde_json::to_string(&line).map_err(std::io::Error::other)? + "\n"
+        }
+    })
 }
 
 type Chunk = Result<String, std::io::Error>;
@@ -157,6 +146,7 @@ struct ExportJob {
     query: AuditQuery,
     format: ExportFormat,
     now: Timestamp,
+    covers: Covers,
 }
 
 impl ExportJob {
@@ -164,7 +154,12 @@ impl ExportJob {
     /// be read ends the response with an error: a compliance export must never end as if it
     /// were complete.
     async fn run(mut self, opening: AuditPage, tx: tokio::sync::mpsc::Sender<Chunk>) {
-        if self.format == ExportFormat::Csv && tx.send(Ok(CSV_HEADER.to_string())).await.is_err() {
+        if self.format == ExportFormat::Csv
+            && tx
+                .send(Ok(export::csv_line(export::AUDIT_COLUMNS)))
+                .await
+                .is_err()
+        {
             return;
         }
         let mut current = opening;
@@ -172,7 +167,10 @@ impl ExportJob {
             if tx.send(render(self.format, &current)).await.is_err() {
                 return;
             }
-            let Some(after) = current.next else { return };
+            let Some(after) = current.next else {
+                let _ = tx.send(trailer(self.format, &self.covers)).await;
+                return;
+            };
             self.query.after = Some(after);
             current = match page(&self.s, &self.org, &self.reader, &self.query, self.now).await {
                 Ok(p) => p,
@@ -193,10 +191,15 @@ pub async fn export(
     Query(q): Query<api::ExportParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.read(&p.org)?;
+    caller.reads_as(&q.reader)?;
     let format = q.format.unwrap_or_default();
     fresh(&s, q.min_seq).await?;
     let mut first = to_query(filters!(q), &s)?;
     first.limit = Some(EXPORT_PAGE);
+    // The export covers the log up to one position, fixed now, and ends by naming it.
+    let until = first.until.unwrap_or_else(|| s.ledger.seq());
+    first.until = Some(until);
+    let covers = s.ledger.covers(until).map_err(ApiError::unavailable)?;
     // The first page is read before answering, so that a refused reader gets a 4xx, not a stream.
     let now = s.clock.now();
     let opening = page(&s, &p.org, &q.reader, &first, now).await?;
@@ -208,6 +211,7 @@ pub async fn export(
         query: first,
         format,
         now,
+        covers: covers.clone(),
     };
     tokio::spawn(job.run(opening, tx));
     let stream = crate::channel_stream(rx);
@@ -216,7 +220,13 @@ pub async fn export(
         ExportFormat::Jsonl => "application/x-ndjson",
     };
     Ok((
-        [(header::CONTENT_TYPE, content_type)],
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::HeaderName::from_static(DIGEST_HEADER),
+                covers.digest(),
+            ),
+        ],
         axum::body::Body::from_stream(stream),
     ))
 }

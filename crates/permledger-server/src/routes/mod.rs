@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod commands;
+pub mod compliance;
 pub mod feed;
 pub mod ops;
 pub mod reads;

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::Json;
 use permledger_api as api;
 use permledger_domain::{check, Denial, Explanation};
-use permledger_views::read;
+use permledger_views::{provenance, read};
 
 use super::Answer;
 use crate::auth::Caller;
@@ -40,18 +40,35 @@ pub async fn check_one(
         let allowed = views.check(&p.org, &q.user, &q.permission, &q.scope, m.time);
         return Ok(Json(api::CheckAnswer::plain(allowed, m)));
     }
-    read_org(&s, &caller, &p.org, q, |q, o, m| {
+    let explain = q.explain == Some(true);
+    let (answer, q) = read_org(&s, &caller, &p.org, q, |q, o, m| {
         let e = match o {
             Some(o) => check::explain(&o, &q.user, &q.permission, &q.scope, m.time),
             None => not_member(),
         };
-        Ok(Json(if q.explain == Some(true) {
-            api::CheckAnswer::explained(e, m)
-        } else {
-            api::CheckAnswer::plain(e.allowed, m)
-        }))
+        Ok((
+            if explain {
+                api::CheckAnswer::explained(e, m)
+            } else {
+                api::CheckAnswer::plain(e.allowed, m)
+            },
+            q.clone(),
+        ))
     })
-    .await
+    .await?;
+    if !explain {
+        return Ok(Json(answer));
+    }
+    // The events behind the facts, read once the views are let go.
+    let cited = provenance::cited(&answer.clone().explanation());
+    let sources = s.ledger.sources(&cited).map_err(ApiError::unavailable)?;
+    let asked = provenance::Asked {
+        org: &p.org,
+        user: &q.user,
+        permission: &q.permission,
+        scope: &q.scope,
+    };
+    Ok(Json(answer.with_provenance(&asked, sources)))
 }
 
 pub async fn check_batch(
@@ -190,16 +207,30 @@ pub async fn diff(
 ) -> Answer<api::Diff> {
     caller.read(&p.org)?;
     fresh(&s, q.min_seq).await?;
-    let views = s.ledger.views();
-    let now = s.clock.now();
-    let from = resolve(&views, Some(q.from), now)?;
-    let to = resolve(&views, q.to, now)?;
-    let d =
-        permledger_views::diff::diff(&views, &p.org, from, to, q.user.as_ref(), q.scope.as_ref());
+    let (from, to, d) = {
+        let views = s.ledger.views();
+        let now = s.clock.now();
+        let from = resolve(&views, Some(q.from), now)?;
+        let to = resolve(&views, q.to, now)?;
+        let d = permledger_views::diff::diff(
+            &views,
+            &p.org,
+            from,
+            to,
+            q.user.as_ref(),
+            q.scope.as_ref(),
+        );
+        (from, to, d)
+    };
+    let changes = s
+        .ledger
+        .caused_diff(&p.org, from, to, q.user.as_ref(), q.scope.as_ref())
+        .map_err(ApiError::unavailable)?;
     Ok(Json(api::DiffAnswer {
         from,
         to,
         gained: d.gained,
         lost: d.lost,
+        changes,
     }))
 }

@@ -16,6 +16,8 @@ pub fn token(secret: &str, org: Option<&str>, role: TokenRole) -> TokenRecord {
         org: org.map(|o| o.parse().unwrap()),
         role,
         created_at: "2026-01-01T00:00:00Z".into(),
+        name: None,
+        user: None,
     }
 }
 
