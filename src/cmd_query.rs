@@ -569,7 +569,11 @@ fn print_snapshot(
                 let header = lines.next().unwrap_or_default();
                 let body: Vec<&str> = lines.collect();
                 out!("");
-                out!("{table} ({}): {}", body.len(), header.replace(',', ", "));
+                out!(
+                    "{table} ({} rows): {}",
+                    body.len(),
+                    header.replace(',', ", ")
+                );
                 for l in body {
                     out!("  {l}");
                 }
@@ -729,15 +733,12 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
             let a = views.moment(Some(&from), now)?;
             let b = views.moment(to.as_ref().or(common.at.as_ref()), now)?;
             drop(views);
-            if (a.seq, a.time) > (b.seq, b.time) {
-                anyhow::bail!(
-                    "`--from` (seq {}, {}) is after `--to` (seq {}, {})",
-                    a.seq,
-                    a.time,
-                    b.seq,
-                    b.time
-                );
-            }
+            // A window is the same whichever end is named first.
+            let (a, b) = if (a.seq, a.time) > (b.seq, b.time) {
+                (b, a)
+            } else {
+                (a, b)
+            };
             let intervals = ledger.timeline(&common.org, a, b, user.as_ref(), scope.as_ref())?;
             let answer = api::TimelineAnswer {
                 from: a,

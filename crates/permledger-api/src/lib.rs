@@ -309,13 +309,12 @@ endpoint!(
     Diff: Get "/v1/orgs/{org}/diff", path OrgPath, query DiffParams, body () => DiffAnswer
 );
 endpoint!(
-    /// Every interval of access between two moments, each start and end with its cause.
+    /// Every interval of access between two moments (in either order), each start and end with its cause.
     Timeline: Get "/v1/orgs/{org}/timeline", path OrgPath, query DiffParams, body () => TimelineAnswer
 );
 endpoint!(
     /// Every org at a moment, with its owner and size (those the token may read).
-    Orgs: Get "/v1/orgs", path NoPath, query MomentParams, body () => OrgsAnswer,
-    ERRORS = &[400, 401, 403, 503]
+    Orgs: Get "/v1/orgs", path NoPath, query MomentParams, body () => OrgsAnswer
 );
 endpoint!(
     /// The whole org at a moment: owner, teams, inboxes, members with roles and grants, masks, roles, invites, links.

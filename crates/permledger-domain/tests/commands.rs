@@ -1119,14 +1119,55 @@ fn expected_versions_and_command_metadata() {
     meta.expect_version = Some(version);
     meta.reason = Some("x".repeat(1001));
     assert_eq!(l.execute(&cmd, &meta).unwrap_err().code, Code::Invalid);
+    // A reason is one line of printable characters: a line break or an escape is refused,
+    // with nothing recorded, rather than escaped later in every table and spreadsheet.
+    for bad in ["two\nlines", "tab\there", "bell\u{7}", "esc\u{1b}[31m"] {
+        meta.reason = Some(bad.into());
+        let before = l.state.clone();
+        let refusal = l.execute(&cmd, &meta).unwrap_err();
+        assert_eq!(refusal.code, Code::Invalid, "{bad:?}");
+        assert!(
+            refusal
+                .message
+                .ends_with("a reason is one line of printable characters"),
+            "{}",
+            refusal.message
+        );
+        assert_eq!(l.state, before);
+    }
     meta.reason = Some("quarterly reorganisation".into());
     meta.request_id = Some("req-1".into());
+    meta.principal = permledger_domain::Principal::Token {
+        id: "t-1".into(),
+        name: Some("hr sync".into()),
+    };
     let events = l.execute(&cmd, &meta).unwrap();
     assert_eq!(events[0].meta.org_version, version + 1);
     assert_eq!(
         events[0].meta.reason.as_deref(),
         Some("quarterly reorganisation")
     );
+    // Who submitted it is recorded beside the actor it names; a one-event command follows
+    // from nothing else.
+    assert_eq!(events[0].meta.principal, Some(meta.principal.clone()));
+    assert_eq!(events[0].meta.cause, None);
+    // A deletion's effects follow from it: the team's inbox goes with the team.
+    let inbox: Command = serde_json::from_str(
+        r#"{"type":"create_inbox","org":"acme","inbox":"leads","team":"sales"}"#,
+    )
+    .unwrap();
+    l.execute(&inbox, &CommandMeta::new(UserId::new("ann").unwrap()))
+        .unwrap();
+    let delete: Command =
+        serde_json::from_str(r#"{"type":"delete_team","org":"acme","team":"sales"}"#).unwrap();
+    let events = l
+        .execute(&delete, &CommandMeta::new(UserId::new("ann").unwrap()))
+        .unwrap();
+    let team_deleted = events.last().unwrap();
+    assert_eq!(team_deleted.payload.type_name(), "team_deleted");
+    assert_eq!(team_deleted.meta.cause, None);
+    assert_eq!(events[0].payload.type_name(), "inbox_deleted");
+    assert_eq!(events[0].meta.cause, Some(team_deleted.meta.seq));
 }
 
 #[test]

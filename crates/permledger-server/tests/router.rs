@@ -452,6 +452,10 @@ async fn health_and_metrics_are_open() {
     let text = text.as_str().unwrap().to_string();
     assert!(text.contains("permledger_commands_total 6"), "{text}");
     assert!(text.contains("permledger_commands_refused_total 1"));
+    assert!(
+        text.contains("permledger_refusals_total{code=\"forbidden\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("permledger_projection_lag_events 0"));
 }
 

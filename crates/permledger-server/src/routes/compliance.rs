@@ -123,13 +123,11 @@ pub async fn timeline(
 ) -> Answer<api::Timeline> {
     caller.read(&p.org)?;
     fresh(&s, q.min_seq).await?;
-    let (from, to) = window(&s, &q)?;
-    if (from.seq, from.time) > (to.seq, to.time) {
-        return Err(ApiError::invalid(format!(
-            "`from` (seq {}, {}) is after `to` (seq {}, {})",
-            from.seq, from.time, to.seq, to.time
-        )));
-    }
+    // A window is the same whichever end is named first.
+    let (from, to) = match window(&s, &q)? {
+        (a, b) if (a.seq, a.time) > (b.seq, b.time) => (b, a),
+        ends => ends,
+    };
     check_scope(&s, &p.org, &q, to)?;
     let intervals = s
         .ledger

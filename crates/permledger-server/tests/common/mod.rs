@@ -22,7 +22,7 @@ pub fn token(secret: &str, org: Option<&str>, role: TokenRole) -> TokenRecord {
 }
 
 /// An empty ledger at 2026-03-01T09:00:00Z, with the secrets `svc-acme`, `aud-acme`,
-/// `svc-globex` and `op` (an operator of every org).
+/// `svc-globex`, `op` (an operator of every org) and `ann-console` (bound to ann in acme).
 pub fn state() -> AppState {
     let clock = Arc::new(ManualClock::new(
         Timestamp::parse("2026-03-01T09:00:00Z").unwrap(),
@@ -35,6 +35,11 @@ pub fn state() -> AppState {
             token("aud-acme", Some("acme"), TokenRole::Auditor),
             token("svc-globex", Some("globex"), TokenRole::Service),
             token("op", None, TokenRole::Operator),
+            TokenRecord {
+                name: Some("Ann's console".into()),
+                user: Some("ann".parse().unwrap()),
+                ..token("ann-console", Some("acme"), TokenRole::Service)
+            },
         ])),
         clock,
         metrics: Default::default(),
