@@ -6,8 +6,6 @@ use std::path::Path;
 use permledger_api as api;
 use permledger_client::{Client, Reply};
 use permledger_domain::check;
-use permledger_domain::state::MemberStatus;
-use permledger_domain::RoleId;
 use permledger_domain::{OrgId, PermissionKey, Scope, ScopeKind, Timestamp, UserId};
 use permledger_views::audit::{AuditEntry, AuditQuery};
 use permledger_views::export::{self, Covers};
@@ -287,18 +285,17 @@ fn one_column(name: &'static str, values: impl IntoIterator<Item = String>) -> R
     }
 }
 
-fn member_rows(
-    members: impl IntoIterator<Item = (UserId, (Option<RoleId>, MemberStatus))>,
-) -> Rows {
+fn member_rows(members: &[api::MemberRow]) -> Rows {
     Rows {
-        columns: vec!["user", "role", "status"],
+        columns: vec!["user", "role", "status", "owner"],
         rows: members
-            .into_iter()
-            .map(|(u, (role, status))| {
+            .iter()
+            .map(|m| {
                 vec![
-                    u.to_string(),
-                    role.map(|r| r.to_string()).unwrap_or_default(),
-                    format!("{status:?}").to_lowercase(),
+                    m.user.to_string(),
+                    m.role.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+                    format!("{:?}", m.status).to_lowercase(),
+                    if m.owner { "owner" } else { "" }.to_string(),
                 ]
             })
             .collect(),
@@ -653,9 +650,9 @@ fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result
             Ok((Answer::Rows(at_moment(rows, m)), common.format))
         }),
         QueryArgs::Members { common, scope } => with_org(&views, &common, |o, m| {
-            let members = permledger_views::read::members(&o, &scope, m.time);
+            let members = api::MemberRow::of_scope(&o, &scope, m.time);
             Ok((
-                Answer::Rows(at_moment(member_rows(members), m)),
+                Answer::Rows(at_moment(member_rows(&members), m)),
                 common.format,
             ))
         }),
@@ -871,7 +868,7 @@ pub fn remote(client: &Client, args: QueryArgs) -> anyhow::Result<u8> {
             };
             let reply = client.call::<api::Members>(&org(&common), &q, &())?;
             let rows = reply.map(|a| {
-                let rows = member_rows(a.members.into_iter().map(|m| (m.user, (m.role, m.status))));
+                let rows = member_rows(&a.members);
                 Answer::Rows(at_moment(rows, a.at))
             });
             (rows, common.format)

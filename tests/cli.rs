@@ -336,7 +336,11 @@ fn queries_print_tables_json_and_csv_now_and_in_the_past() {
             "query", "members", "--org", "acme", "--scope", "org", "--format", "csv",
         ],
     );
-    assert_eq!(stdout(&csv), "user,role,status\nann,org_member,active\n");
+    // The owner is listed, and marked.
+    assert_eq!(
+        stdout(&csv),
+        "user,role,status,owner\nann,org_member,active,owner\n"
+    );
     let audit = permledger(
         dir.path(),
         &[

@@ -125,6 +125,30 @@ pub struct MemberRow {
     pub user: UserId,
     pub role: Option<RoleId>,
     pub status: MemberStatus,
+    /// Whether the user owns the org.
+    #[serde(default)]
+    pub owner: bool,
+}
+
+impl MemberRow {
+    /// The members of a scope at a moment, the owner marked.
+    pub fn of_scope(
+        o: &permledger_views::OrgAt<'_>,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Vec<MemberRow> {
+        use permledger_domain::check::AccessView;
+        let owner = o.owner().0.clone();
+        permledger_views::read::members(o, scope, at)
+            .into_iter()
+            .map(|(user, (role, status))| MemberRow {
+                owner: user == owner,
+                user,
+                role,
+                status,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

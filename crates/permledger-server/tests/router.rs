@@ -335,7 +335,7 @@ async fn queries_answer_now_and_at_past_moments() {
     .await;
     assert_eq!(
         members["members"],
-        json!([{"user": "mo", "role": "inbox_observer", "status": "active"}])
+        json!([{"user": "mo", "role": "inbox_observer", "status": "active", "owner": false}])
     );
     let (_, user) = call(&s, "GET", "/v1/orgs/acme/users/mo", Some("svc-acme"), None).await;
     assert_eq!(user["user"]["roles"].as_array().unwrap().len(), 2);

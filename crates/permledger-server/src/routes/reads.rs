@@ -142,10 +142,7 @@ pub async fn members(
     Query(q): Query<api::MembersParams>,
 ) -> Answer<api::Members> {
     read_org(&s, &caller, &p.org, q, |q, o, m| {
-        let members = read::members(&existing(o, &p.org)?, &q.scope, m.time)
-            .into_iter()
-            .map(|(user, (role, status))| api::MemberRow { user, role, status })
-            .collect();
+        let members = api::MemberRow::of_scope(&existing(o, &p.org)?, &q.scope, m.time);
         Ok(Json(api::MembersAnswer { at: m, members }))
     })
     .await
