@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use permledger_domain::check::{self, AccessView};
 use permledger_domain::state::ScopeRef;
-use permledger_domain::{Event, OrgId, PermissionKey, Scope, Seq, Timestamp, UserId};
+use permledger_domain::{Event, EventPayload, OrgId, PermissionKey, Scope, Seq, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::provenance::Source;
@@ -81,7 +81,7 @@ fn held(
 }
 
 /// The expiries after `after` and at or before `until` of every role and grant held at `seq` by
-/// the users concerned, in order.
+/// the users concerned, in order, each with the users whose facts expire then.
 fn expiries(
     views: &Views,
     org: &OrgId,
@@ -89,8 +89,8 @@ fn expiries(
     user: Option<&UserId>,
     after: Timestamp,
     until: Timestamp,
-) -> BTreeSet<Timestamp> {
-    let mut out = BTreeSet::new();
+) -> BTreeMap<Timestamp, BTreeSet<UserId>> {
+    let mut out: BTreeMap<Timestamp, BTreeSet<UserId>> = BTreeMap::new();
     let Some(o) = views.org_at(org, seq) else {
         return out;
     };
@@ -105,10 +105,36 @@ fn expiries(
                 .iter()
                 .filter_map(|r| r.expires_at)
                 .chain(v.grants.iter().filter_map(|g| g.expires_at));
-            out.extend(ends.filter(|t| *t > after && *t <= until));
+            for t in ends.filter(|t| *t > after && *t <= until) {
+                out.entry(t).or_default().insert(u.clone());
+            }
         }
     }
     out
+}
+
+/// The users whose access an event can change, when they are fewer than everyone: the user a
+/// role, grant or status change names (both sides of a transfer), and no one for a rename or
+/// an invite's comings and goings. None for events that can change anyone's (a role redefined,
+/// a scope created or deleted, a mask, a permission declared, a default role).
+fn affects_only(payload: &EventPayload) -> Option<BTreeSet<UserId>> {
+    use EventPayload::*;
+    match payload {
+        RoleAssigned(_)
+        | Unassigned(_)
+        | PermissionGranted(_)
+        | PermissionRevoked(_)
+        | MemberJoined(_)
+        | MemberSuspended(_)
+        | MemberReactivated(_)
+        | MemberRemoved(_)
+        | MemberLeft(_)
+        | OwnershipTransferred(_) => Some(payload.subject_users().into_iter().cloned().collect()),
+        OrgRenamed(_) | RoleRenamed(_) | TeamRenamed(_) | InboxRenamed(_) | InviteIssued(_)
+        | InviteRevoked(_) | InviteDeclined(_) | InviteAccepted(_) | InviteLinkCreated(_)
+        | InviteLinkRevoked(_) => Some(BTreeSet::new()),
+        _ => None,
+    }
 }
 
 /// The walk through a window: the intervals still open, and those closed.
@@ -122,10 +148,22 @@ struct Walk<'v> {
 }
 
 impl Walk<'_> {
-    /// Judges access at `now`: what is no longer held ends there, what is newly held starts
-    /// there, both attributed to `cause`.
-    fn step(&mut self, now: Moment, cause: Cause) {
-        let next = held(self.views, self.org, now, self.user, self.scope);
+    /// Judges access at `now` (of the users in `only`, or of everyone concerned): what is no
+    /// longer held ends there, what is newly held starts there, both attributed to `cause`.
+    fn step(&mut self, now: Moment, cause: Cause, only: Option<&BTreeSet<UserId>>) {
+        let judged: Option<BTreeSet<&UserId>> = only.map(|users| {
+            users
+                .iter()
+                .filter(|u| self.user.is_none_or(|f| f == *u))
+                .collect()
+        });
+        let next = match &judged {
+            None => held(self.views, self.org, now, self.user, self.scope),
+            Some(users) => users
+                .iter()
+                .flat_map(|u| held(self.views, self.org, now, Some(*u), self.scope))
+                .collect(),
+        };
         let point = Point {
             seq: now.seq,
             time: now.time,
@@ -134,6 +172,7 @@ impl Walk<'_> {
         let lost: Vec<Triple> = self
             .open
             .keys()
+            .filter(|t| judged.as_ref().is_none_or(|users| users.contains(&t.0)))
             .filter(|t| !next.contains(*t))
             .cloned()
             .collect();
@@ -154,15 +193,16 @@ impl Walk<'_> {
     }
 
     /// Lets time pass at position `at.seq` from `at.time` to `until`: every expiry on the way
-    /// ends what it ends.
+    /// ends what it ends, for the users whose facts expire.
     fn pass(&mut self, at: Moment, until: Timestamp) {
-        for x in expiries(self.views, self.org, at.seq, self.user, at.time, until) {
+        for (x, users) in expiries(self.views, self.org, at.seq, self.user, at.time, until) {
             self.step(
                 Moment {
                     seq: at.seq,
                     time: x,
                 },
                 Cause::Expired { at: x },
+                Some(&users),
             );
         }
     }
@@ -206,11 +246,17 @@ pub fn timeline<'e>(
             seq: e.meta.seq,
             time,
         };
+        let only = affects_only(&e.payload);
+        if only.as_ref().is_some_and(|users| users.is_empty()) {
+            at = now;
+            continue;
+        }
         walk.step(
             now,
             Cause::Event {
                 event: Source::of(views, e),
             },
+            only.as_ref(),
         );
         at = now;
     }
