@@ -306,6 +306,24 @@ async fn access_explanations_and_timelines_say_why_in_words() {
         !started.is_empty() && started.iter().all(|a| *a == "role_assigned"),
         "{started:?}"
     );
+    let (status, _) = json_get(
+        &s,
+        "/v1/orgs/acme/timeline?from=8&to=2&scope=inbox:billing",
+        "aud-acme",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the scope exists at one end");
+    let (status, refusal) = json_get(
+        &s,
+        "/v1/orgs/acme/timeline?from=8&to=2&scope=inbox:nowhere",
+        "aud-acme",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        refusal["message"],
+        "scope `inbox:nowhere` exists at neither end of the window"
+    );
     let (_, diff) = json_get(&s, "/v1/orgs/acme/diff?from=3&user=%3D2%2B3", "aud-acme").await;
     let rows = diff["changes"].as_array().unwrap();
     assert_eq!(rows.len(), diff["gained"].as_array().unwrap().len());

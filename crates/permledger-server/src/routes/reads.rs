@@ -219,10 +219,14 @@ pub async fn diff(
         );
         (from, to, d)
     };
-    let changes = s
-        .ledger
-        .caused_diff(&p.org, from, to, q.user.as_ref(), q.scope.as_ref())
-        .map_err(ApiError::unavailable)?;
+    // The causes come from the window's events, read from the log: off the request threads.
+    let (ledger, org, user, scope) = (s.ledger.clone(), p.org.clone(), q.user, q.scope);
+    let changes = tokio::task::spawn_blocking(move || {
+        ledger.caused_diff(&org, from, to, user.as_ref(), scope.as_ref())
+    })
+    .await
+    .map_err(ApiError::unavailable)?
+    .map_err(ApiError::unavailable)?;
     Ok(Json(api::DiffAnswer {
         from,
         to,
