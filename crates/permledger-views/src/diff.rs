@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use permledger_domain::check::{self, AccessView};
 use permledger_domain::state::ScopeRef;
-use permledger_domain::{OrgId, Scope, UserId};
+use permledger_domain::{OrgId, PermissionKey, Scope, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Moment, Views};
@@ -17,13 +17,13 @@ pub struct Diff {
 }
 
 /// Every (user, permission, scope) held at a moment, optionally for one user or within one scope.
-pub fn holdings(
+pub fn held(
     views: &Views,
     org: &OrgId,
     at: Moment,
     user: Option<&UserId>,
     scope: Option<&Scope>,
-) -> BTreeSet<String> {
+) -> BTreeSet<(UserId, PermissionKey, Scope)> {
     let mut out = BTreeSet::new();
     let Some(o) = views.org_at(org, at.seq) else {
         return out;
@@ -39,11 +39,25 @@ pub fn holdings(
     for u in users {
         for s in &scopes {
             for p in check::permissions(&o, u, s, at.time) {
-                out.insert(format!("{u} {p} {s}"));
+                out.insert((u.clone(), p, s.clone()));
             }
         }
     }
     out
+}
+
+/// `held`, each as the string `"USER PERMISSION SCOPE"`.
+pub fn holdings(
+    views: &Views,
+    org: &OrgId,
+    at: Moment,
+    user: Option<&UserId>,
+    scope: Option<&Scope>,
+) -> BTreeSet<String> {
+    held(views, org, at, user, scope)
+        .into_iter()
+        .map(|(u, p, s)| format!("{u} {p} {s}"))
+        .collect()
 }
 
 /// Permissions gained and lost from `from` to `to`.

@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use permledger_domain::check::{self, AccessView};
-use permledger_domain::state::ScopeRef;
+use permledger_domain::check::AccessView;
 use permledger_domain::{Event, EventPayload, OrgId, PermissionKey, Scope, Seq, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::diff::held;
 use crate::provenance::Source;
 use crate::{Moment, Views};
 
@@ -49,36 +49,6 @@ pub struct Interval {
 }
 
 type Triple = (UserId, PermissionKey, Scope);
-
-/// Everything held at a moment by `user` (or everyone), on `scope` and below (or everywhere).
-fn held(
-    views: &Views,
-    org: &OrgId,
-    at: Moment,
-    user: Option<&UserId>,
-    scope: Option<&Scope>,
-) -> BTreeSet<Triple> {
-    let mut out = BTreeSet::new();
-    let Some(o) = views.org_at(org, at.seq) else {
-        return out;
-    };
-    let users: Vec<UserId> = match user {
-        Some(u) => vec![u.clone()],
-        None => o.user_ids().cloned().collect(),
-    };
-    let scopes: Vec<Scope> = check::all_scopes(&o)
-        .filter(|s| scope.is_none_or(|f| check::lineage(&o, *s).any(|x| x == ScopeRef::of(f))))
-        .map(ScopeRef::to_scope)
-        .collect();
-    for u in &users {
-        for s in &scopes {
-            for p in check::permissions(&o, u, s, at.time) {
-                out.insert((u.clone(), p, s.clone()));
-            }
-        }
-    }
-    out
-}
 
 /// The expiries after `after` and at or before `until` of every role and grant held at `seq` by
 /// the users concerned, in order, each with the users whose facts expire then.
