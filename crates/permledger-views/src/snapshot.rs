@@ -389,3 +389,95 @@ pub fn access(o: &OrgAt<'_>, user: &UserId, at: Moment) -> Vec<AccessRow> {
     }
     out
 }
+
+/// A person found by `people`: a member, or someone invited who is not (yet) one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersonMatch {
+    /// The member's id; None for an invite not accepted.
+    pub user: Option<UserId>,
+    /// The addresses the org invited this person at.
+    pub emails: Vec<String>,
+    /// The member's status; None for someone who is not a member at the moment.
+    pub status: Option<MemberStatus>,
+}
+
+/// The people of the org at the moment whose id or invited address contains `text` (ignoring
+/// case): members first, in id order, with the addresses they accepted invites at; then those
+/// who accepted an invite and are no longer members; then the addresses invited that no one
+/// accepted.
+pub fn people(o: &OrgAt<'_>, text: &str) -> Vec<PersonMatch> {
+    let needle = text.trim().to_lowercase();
+    let n = o.position();
+    let mut emails: std::collections::BTreeMap<&UserId, Vec<String>> = Default::default();
+    let mut unaccepted: Vec<String> = Vec::new();
+    for hist in o.history().invites.values() {
+        let Some(i) = hist.at(n) else { continue };
+        match &i.status {
+            permledger_domain::state::InviteStatus::Accepted(u) => {
+                emails.entry(u).or_default().push(i.email.clone())
+            }
+            _ => unaccepted.push(i.email.clone()),
+        }
+    }
+    let hit = |s: &str| s.to_lowercase().contains(&needle);
+    let mut out: Vec<PersonMatch> = o
+        .user_ids()
+        .filter_map(|u| {
+            let mut mails = emails.remove(u).unwrap_or_default();
+            mails.sort();
+            mails.dedup();
+            let found = hit(u.as_str()) || mails.iter().any(|m| hit(m));
+            found.then(|| PersonMatch {
+                user: Some(u.clone()),
+                emails: mails,
+                status: o.member(u).map(|(s, _)| s),
+            })
+        })
+        .collect();
+    // People who accepted an invite and are no longer members.
+    for (u, mut mails) in emails {
+        mails.sort();
+        mails.dedup();
+        if hit(u.as_str()) || mails.iter().any(|m| hit(m)) {
+            out.push(PersonMatch {
+                user: Some(u.clone()),
+                emails: mails,
+                status: None,
+            });
+        }
+    }
+    let members: std::collections::BTreeSet<&String> = out.iter().flat_map(|p| &p.emails).collect();
+    let mut rest: Vec<String> = unaccepted
+        .into_iter()
+        .filter(|m| hit(m) && !members.contains(m))
+        .collect();
+    rest.sort();
+    rest.dedup();
+    out.extend(rest.into_iter().map(|m| PersonMatch {
+        user: None,
+        emails: vec![m],
+        status: None,
+    }));
+    out
+}
+
+/// Every permission anyone holds on `scope` at the moment (through a role there or above, a
+/// grant, or ownership), by user in id order, with the facts behind each.
+pub fn scope_access(o: &OrgAt<'_>, scope: &Scope, at: Moment) -> Vec<(UserId, Vec<AccessRow>)> {
+    o.user_ids()
+        .filter_map(|user| {
+            let rows: Vec<AccessRow> = check::permissions(o, user, scope, at.time)
+                .into_iter()
+                .map(|key| {
+                    let Explanation { facts, .. } = check::explain(o, user, &key, scope, at.time);
+                    AccessRow {
+                        scope: scope.clone(),
+                        permission: key,
+                        facts,
+                    }
+                })
+                .collect();
+            (!rows.is_empty()).then(|| (user.clone(), rows))
+        })
+        .collect()
+}
