@@ -154,6 +154,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
         sandboxes: args
             .sandboxes
             .map(|max| Arc::new(permledger_server::sandbox::Sandboxes::new(max))),
+        console: Arc::new(permledger_server::console::Sessions::new(tls.is_some())),
     };
     let stopping = state.stopping.clone();
     rt.block_on(async {

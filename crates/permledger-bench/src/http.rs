@@ -73,6 +73,7 @@ pub fn run(
                 metrics: Default::default(),
                 stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
                 sandboxes: None,
+                console: Default::default(),
             };
             server_rt.spawn(permledger_server::serve(state, listener, stopped))
         }

@@ -8,6 +8,7 @@
 //! status of its code, whichever layer catches the mistake (`error`, `extract`).
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Present when the server keeps sandboxes (`serve --sandboxes`).
     pub sandboxes: Option<Arc<sandbox::Sandboxes>>,
+    /// The console's sessions.
+    pub console: Arc<console::Sessions>,
 }
 
 /// Routes endpoint `E` to `handler`, at the method and path the contract gives it.
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::SetSandboxClock, _, _>(r, sandbox::set_clock);
     let forward = any(sandbox::forward).layer(axum::middleware::from_fn(refuse_oversized));
     r.route(api::SANDBOX_FORWARD, forward)
+        .merge(console::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))

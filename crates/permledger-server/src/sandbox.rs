@@ -93,6 +93,7 @@ pub(crate) async fn create(
         metrics: Default::default(),
         stopping: s.stopping.clone(),
         sandboxes: None,
+        console: Default::default(),
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     {

@@ -154,9 +154,14 @@ impl Tokens {
 
     /// The token a bearer secret stands for.
     pub fn verify(&self, secret: &str) -> Option<Arc<TokenRecord>> {
-        let digest = blake3::hash(secret.as_bytes());
+        self.by_digest(blake3::hash(secret.as_bytes()).as_bytes())
+    }
+
+    /// The token whose secret has this BLAKE3 digest, while it is in force: what a console
+    /// session keeps instead of the secret, so that revoking the token ends the session.
+    pub fn by_digest(&self, digest: &[u8; 32]) -> Option<Arc<TokenRecord>> {
         let by_hash = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
-        by_hash.get(digest.as_bytes()).cloned()
+        by_hash.get(digest).cloned()
     }
 
     /// Reads the tokens file again if it changed since it was last read; true when it did. On an

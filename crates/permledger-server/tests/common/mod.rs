@@ -45,5 +45,6 @@ pub fn state() -> AppState {
         metrics: Default::default(),
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         sandboxes: None,
+        console: Default::default(),
     }
 }
