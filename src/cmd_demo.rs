@@ -78,6 +78,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         user: None,
     };
     let (_, token) = permledger_server::tokens::create(&dir, new)?;
+    // The console reads as ann, acme's owner, who holds org.audit.view.
+    let console = permledger_server::tokens::NewToken {
+        org: Some("acme".parse()?),
+        role: TokenRole::Auditor,
+        name: Some("demo console".into()),
+        user: Some("ann".parse()?),
+    };
+    let (_, console_token) = permledger_server::tokens::create(&dir, console)?;
     let state = AppState {
         ledger: ledger.clone(),
         tokens: Arc::new(Tokens::load(&dir)?),
@@ -85,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         metrics: Default::default(),
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         sandboxes: None,
+        console: Default::default(),
     };
     let stopping = state.stopping.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -192,6 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     out!("  {permledger} --server {base} --token {token} check --org acme --user mo --permission inbox.thread.view --scope inbox:escalations --at {}", head - 1);
     out!("  {permledger} --data {d} query members --org acme --scope inbox:billing   (once the server is stopped)");
     out!("  {permledger} --data {d} verify");
+    out!("\nThe compliance console: open {base}/console and sign in with the auditor token {console_token} (it reads as ann).");
     if !args.exit {
         out!("\nServing until Ctrl-C.");
         rt.block_on(async {

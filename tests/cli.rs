@@ -193,6 +193,22 @@ fn the_demo_runs_from_nothing() {
         ),
         "{out}"
     );
+    // The console's sign-in token is an auditor's, reading as acme's owner.
+    assert!(
+        out.contains("open http://127.0.0.1:")
+            && out.contains("/console and sign in with the auditor token "),
+        "{out}"
+    );
+    let tokens = permledger(&into, &["token", "list"]);
+    let listed = stdout(&tokens);
+    let console = listed
+        .lines()
+        .find(|l| l.contains("demo console"))
+        .unwrap_or_else(|| panic!("no console token in {listed}"));
+    assert!(
+        console.contains("auditor") && console.contains("ann"),
+        "{console}"
+    );
     // The lines to try next run as printed: the binary is named by its path, as it is not on
     // PATH after `cargo run`.
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_permledger")).unwrap();
