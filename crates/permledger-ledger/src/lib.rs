@@ -49,7 +49,7 @@ use permledger_views::Views;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use replay::{replay, replay_until};
+pub use replay::{replay, replay_checked, replay_unchecked, replay_until};
 pub use selfcheck::Mismatch;
 pub use stats::GroupStats;
 pub use writer::fingerprint;
@@ -83,14 +83,18 @@ pub enum SubmitError {
     Log(#[from] LogError),
     #[error("the ledger is shut down")]
     Closed,
+    /// Opened for reading only (an inspection): no command is taken.
+    #[error("the ledger is open for reading only: {0}")]
+    ReadOnly(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
     #[error("the log failed: {0}")]
     Log(#[from] LogError),
-    #[error("stored event {seq} does not decode: {reason}")]
-    Decode { seq: Seq, reason: String },
+    /// The chain does not hold: nothing may be served from this log as it is.
+    #[error("the log is damaged: {0}")]
+    Tampered(permledger_log::Tamper),
     #[error("cannot start the writer thread: {0}")]
     Thread(String),
 }
@@ -119,6 +123,8 @@ struct Shared {
     failures: std::sync::atomic::AtomicU64,
     /// Groups the committer has finished (committed, failed or void).
     finished: std::sync::atomic::AtomicU64,
+    /// Why commands are refused, when the ledger was opened for reading only.
+    read_only: Option<String>,
 }
 
 /// A handle on the running ledger; clone it freely.
@@ -152,6 +158,7 @@ impl Ledger {
             stats: Default::default(),
             failures: Default::default(),
             finished: Default::default(),
+            read_only: None,
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let (handoff, groups) = std::sync::mpsc::sync_channel::<Group>(1);
@@ -184,12 +191,55 @@ impl Ledger {
         })
     }
 
+    /// Opens the ledger for reading only, for an operator inspecting a folder: the views hold
+    /// every event up to the last one whose chain holds, and what is wrong after it is answered
+    /// beside them (`None` when nothing is). No writer runs; every command is refused with
+    /// `SubmitError::ReadOnly`.
+    pub fn open_read_only(
+        log: Arc<dyn EventLog>,
+        progress: impl FnMut(Seq, Seq),
+    ) -> Result<(Ledger, Option<permledger_log::Tamper>), OpenError> {
+        let (views, damage) = replay_checked(&*log, progress)?;
+        let seq = views.seq();
+        let reason = match &damage {
+            Some(t) => format!("the log is damaged ({t}); reads are served up to event {seq}"),
+            None => "it was opened with --read-only".to_string(),
+        };
+        let shared = Arc::new(Shared {
+            log,
+            views: RwLock::new(views),
+            published: watch::Sender::new(seq),
+            stats: Default::default(),
+            failures: Default::default(),
+            finished: Default::default(),
+            read_only: Some(reason),
+        });
+        // No writer: the queue's receiving end is dropped at once.
+        let (tx, _) = mpsc::channel(1);
+        Ok((
+            Ledger {
+                shared,
+                tx,
+                writer: Arc::new(std::sync::Mutex::new(None)),
+            },
+            damage,
+        ))
+    }
+
+    /// Why commands are refused, when the ledger was opened for reading only.
+    pub fn read_only(&self) -> Option<&str> {
+        self.shared.read_only.as_deref()
+    }
+
     /// Submits a command and waits until it is durable (or refused).
     pub async fn submit(
         &self,
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
+        if let Some(why) = &self.shared.read_only {
+            return Err(SubmitError::ReadOnly(why.clone()));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Command(Request {
@@ -208,6 +258,9 @@ impl Ledger {
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
+        if let Some(why) = &self.shared.read_only {
+            return Err(SubmitError::ReadOnly(why.clone()));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .blocking_send(Msg::Command(Request {

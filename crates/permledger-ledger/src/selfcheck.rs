@@ -6,6 +6,7 @@
 use permledger_domain::state::Org;
 use permledger_domain::{OrgId, Seq, State};
 
+use crate::replay::Check;
 use crate::{fold_log, replay_until, Ledger, OpenError};
 
 /// What a self-check found wrong. `Ok(())` means the check passed.
@@ -52,7 +53,16 @@ impl Ledger {
             return Err(Mismatch::Future { seq, head });
         }
         let mut fresh = State::default();
-        fold_log(&**self.log(), seq, |event| fresh.apply(event), |_| {})?;
+        let folded = fold_log(
+            &**self.log(),
+            seq,
+            Check::Chain,
+            |event| fresh.apply(event),
+            |_| {},
+        )?;
+        if let Some(t) = folded.tamper {
+            return Err(OpenError::Tampered(t).into());
+        }
         let past: permledger_domain::state::Hashed<OrgId, Org> = {
             let views = self.views();
             views

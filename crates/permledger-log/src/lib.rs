@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use chain::{Digest, Hash};
 pub use follow::Follower;
 pub use memory::MemoryLog;
-pub use verify::{verify, Tamper, VerifyReport};
+pub use verify::{verify, ChainCheck, Tamper, VerifyReport};
 
 /// One event as stored: its position, its chain link and its envelope bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// Stores the commits, in order, as one atomic and durable write. Fails without writing anything
     /// if any commit's expected version is not met or any position does not follow the head.
     fn append(&self, commits: &[Commit]) -> Result<(), LogError>;
+    /// What the store found wrong with its own records when it opened (a stored head that does
+    /// not name the last stored event), for readers that check the chain; `None` by default.
+    fn damage(&self) -> Option<Tamper> {
+        None
+    }
     /// Up to `limit` records from `from` on, in sequence order.
     fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError>;
     /// Lends every stored record from `from` on to `visit`, in sequence order, until `visit`

@@ -1,7 +1,6 @@
 //! Verification: recompute every link from the first event (trusting nothing stored about the
 //! chain) and report the first event that was changed, removed, reordered or inserted.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use permledger_domain::{OrgId, Seq};
@@ -42,6 +41,13 @@ pub enum Tamper {
     DigestMismatch { seq: Seq },
     /// The log ends before the digest's position: it was truncated.
     DigestBeyondHead { digest_seq: Seq, head: Seq },
+    /// The stored head names a later event than the last one stored: the events after `after`
+    /// were removed.
+    Truncated { after: Seq, head: Seq },
+    /// Events are stored after the position the stored head names.
+    BeyondHead { head: Seq, last: Seq },
+    /// The stored head names the last event but not its link.
+    HeadMismatch { seq: Seq },
 }
 
 impl Tamper {
@@ -54,6 +60,9 @@ impl Tamper {
             | Tamper::Undecodable { seq, .. }
             | Tamper::DigestMismatch { seq } => *seq,
             Tamper::DigestBeyondHead { head, .. } => head + 1,
+            Tamper::Truncated { after, .. } => after + 1,
+            Tamper::BeyondHead { head, .. } => head + 1,
+            Tamper::HeadMismatch { seq } => *seq,
         }
     }
 }
@@ -77,6 +86,19 @@ impl fmt::Display for Tamper {
             Tamper::DigestBeyondHead { digest_seq, head } => {
                 write!(f, "the log ends at {head}, before the digest's event {digest_seq}: it was truncated")
             }
+            Tamper::Truncated { after, head } => write!(
+                f,
+                "the log was truncated after event {after}: the stored head names event {head}"
+            ),
+            Tamper::BeyondHead { head, last } => write!(
+                f,
+                "events {} to {last} are stored after the head, which names event {head}",
+                head + 1
+            ),
+            Tamper::HeadMismatch { seq } => write!(
+                f,
+                "the stored head names event {seq} with another link than the event's: the head was rewritten"
+            ),
         }
     }
 }
@@ -89,100 +111,156 @@ pub fn verify(
 ) -> Result<Result<VerifyReport, Tamper>, LogError> {
     const PROGRESS_EVERY: u64 = 4096;
     let stored_head = log.head()?;
-    let mut prev = Digest {
-        seq: 0,
-        hash: Hash::GENESIS,
-    };
-    let mut versions: HashMap<OrgId, u64> = HashMap::new();
+    let mut chain = ChainCheck::new();
     let mut extends = None;
     let mut tamper = None;
-    log.scan(1, &mut |seq, stored, bytes| match check_link(
-        &mut prev,
-        &mut versions,
-        digest,
-        seq,
-        stored,
-        bytes,
-    ) {
-        Ok(extended) => {
-            extends = extended.or(extends);
-            if seq % PROGRESS_EVERY == 0 {
-                progress(seq);
-            }
-            true
+    // Up to the head read first: a live log grows meanwhile, and what it appends after that
+    // head is the next verification's (what a store found after its head when it opened is in
+    // `EventLog::damage`).
+    log.scan(1, &mut |seq, stored, bytes| {
+        if seq > stored_head.seq {
+            return false;
         }
-        Err(t) => {
-            tamper = Some(t);
-            false
+        let checked = crate::envelope::decode(bytes)
+            .map_err(|e| Tamper::Undecodable {
+                seq,
+                reason: e.to_string(),
+            })
+            .and_then(|event| chain.check(seq, stored, bytes, &event))
+            .and_then(|link| match digest.filter(|d| d.seq == seq) {
+                Some(d) if d.hash != link.hash => Err(Tamper::DigestMismatch { seq }),
+                found => Ok(found),
+            });
+        match checked {
+            Ok(found) => {
+                extends = found.or(extends);
+                if seq % PROGRESS_EVERY == 0 {
+                    progress(seq);
+                }
+                true
+            }
+            Err(t) => {
+                tamper = Some(t);
+                false
+            }
         }
     })?;
     if let Some(t) = tamper {
         return Ok(Err(t));
     }
-    progress(prev.seq);
-    if stored_head.seq > prev.seq {
-        return Ok(Err(Tamper::Missing { seq: prev.seq + 1 }));
+    let last = chain.last();
+    progress(last.seq);
+    if let Some(t) = log.damage() {
+        return Ok(Err(t));
+    }
+    if let Err(t) = chain.end(stored_head) {
+        return Ok(Err(t));
     }
     if let Some(d) = digest {
         if d.seq == 0 && d.hash != Hash::GENESIS {
             return Ok(Err(Tamper::DigestMismatch { seq: 0 }));
         }
-        if d.seq > prev.seq {
+        if d.seq > last.seq {
             return Ok(Err(Tamper::DigestBeyondHead {
                 digest_seq: d.seq,
-                head: prev.seq,
+                head: last.seq,
             }));
         }
         extends = Some(d);
     }
     Ok(Ok(VerifyReport {
-        events: prev.seq,
-        head: prev,
+        events: last.seq,
+        head: last,
         extends,
     }))
 }
 
-/// Checks the stored event at `seq` against the chain so far and moves `prev` on to it; answers
-/// the digest when this is its position and it matches.
-fn check_link(
-    prev: &mut Digest,
-    versions: &mut HashMap<OrgId, u64>,
-    digest: Option<Digest>,
-    seq: Seq,
-    stored: &Hash,
-    bytes: &[u8],
-) -> Result<Option<Digest>, Tamper> {
-    let due = prev.seq + 1;
-    if seq != due {
-        return Err(Tamper::Missing { seq: due });
+/// The chain checked as a log is read, one stored event after another: the same checks as
+/// [`verify`], for every reader that folds the log (an open, a rebuild), so that nothing is
+/// folded from a chain that does not hold. Feed it every stored event from the first, in the
+/// order the log lends them, then the stored head.
+#[derive(Debug, Default)]
+pub struct ChainCheck {
+    prev: Option<Digest>,
+    versions: permledger_domain::state::Hashed<OrgId, u64>,
+}
+
+impl ChainCheck {
+    pub fn new() -> ChainCheck {
+        ChainCheck::default()
     }
-    let event = crate::envelope::decode(bytes).map_err(|e| Tamper::Undecodable {
-        seq,
-        reason: e.to_string(),
-    })?;
-    let hash = link(&prev.hash, seq, bytes);
-    if hash != *stored {
-        return Err(Tamper::Changed { seq });
+
+    /// The last event checked (the genesis link before the first).
+    pub fn last(&self) -> Digest {
+        self.prev.unwrap_or(Digest {
+            seq: 0,
+            hash: Hash::GENESIS,
+        })
     }
-    if event.meta.seq != seq {
-        return Err(Tamper::Misplaced {
-            seq,
-            recorded_as: event.meta.seq,
-        });
+
+    /// Checks the stored event at `seq` (its stored link, its bytes and those bytes decoded)
+    /// against the chain so far, and answers its link.
+    pub fn check(
+        &mut self,
+        seq: Seq,
+        stored: &Hash,
+        bytes: &[u8],
+        event: &permledger_domain::Event,
+    ) -> Result<Digest, Tamper> {
+        let prev = self.last();
+        let due = prev.seq + 1;
+        if seq != due {
+            return Err(Tamper::Missing { seq: due });
+        }
+        let hash = link(&prev.hash, seq, bytes);
+        if hash != *stored {
+            return Err(Tamper::Changed { seq });
+        }
+        if event.meta.seq != seq {
+            return Err(Tamper::Misplaced {
+                seq,
+                recorded_as: event.meta.seq,
+            });
+        }
+        let org = &event.meta.org;
+        let before = self.versions.get(org).copied().unwrap_or(0);
+        if event.meta.org_version != before + 1 {
+            return Err(Tamper::OrgVersion {
+                seq,
+                org: org.clone(),
+                expected: before + 1,
+                found: event.meta.org_version,
+            });
+        }
+        match self.versions.get_mut(org) {
+            Some(v) => *v += 1,
+            None => {
+                self.versions.insert(org.clone(), 1);
+            }
+        }
+        let here = Digest { seq, hash };
+        self.prev = Some(here);
+        Ok(here)
     }
-    let v = versions.entry(event.meta.org.clone()).or_insert(0);
-    if event.meta.org_version != *v + 1 {
-        return Err(Tamper::OrgVersion {
-            seq,
-            org: event.meta.org.clone(),
-            expected: *v + 1,
-            found: event.meta.org_version,
-        });
-    }
-    *v += 1;
-    *prev = Digest { seq, hash };
-    match digest.filter(|d| d.seq == seq) {
-        Some(d) if d.hash != hash => Err(Tamper::DigestMismatch { seq }),
-        found => Ok(found),
+
+    /// After the last stored event: the head the store keeps must name it, link included.
+    pub fn end(&self, stored_head: Digest) -> Result<(), Tamper> {
+        let last = self.last();
+        if stored_head.seq > last.seq {
+            return Err(Tamper::Truncated {
+                after: last.seq,
+                head: stored_head.seq,
+            });
+        }
+        if stored_head.seq < last.seq {
+            return Err(Tamper::BeyondHead {
+                head: stored_head.seq,
+                last: last.seq,
+            });
+        }
+        if stored_head.hash != last.hash {
+            return Err(Tamper::HeadMismatch { seq: last.seq });
+        }
+        Ok(())
     }
 }

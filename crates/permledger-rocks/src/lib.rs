@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use permledger_domain::{OrgId, Seq};
 use permledger_log::{
-    link_commits, Commit, Digest, EventLog, Hash, IdempotencyEntry, LogError, Record,
+    link_commits, Commit, Digest, EventLog, Hash, IdempotencyEntry, LogError, Record, Tamper,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
@@ -29,6 +29,8 @@ pub struct RocksLog {
     /// Serializes appends and holds the head they build on; `Some(reason)` once writes stopped.
     writer: Mutex<WriterState>,
     head: watch::Sender<Seq>,
+    /// What was wrong with the stored head when the log opened.
+    damage: Option<Tamper>,
 }
 
 struct WriterState {
@@ -68,22 +70,14 @@ impl RocksLog {
         Ok(log)
     }
 
-    /// Opens (creating if needed) the log in `path`.
+    /// Opens (creating if needed) the log in `path`, for writing: this process holds the folder.
     pub fn open(path: impl AsRef<Path>) -> Result<RocksLog, LogError> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|e| LogError::Io(format!("cannot create `{}`: {e}", path.display())))?;
-        let mut opts = Options::default();
+        let mut opts = Self::options();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_max_background_jobs(2);
-        opts.set_bytes_per_sync(1 << 20);
-        opts.set_recycle_log_file_num(4);
-        // RocksDB's own diagnostic log starts afresh at every open and keeps the old ones (1,000
-        // by default): a folder opened by every command would fill with them. Keep the last few,
-        // none larger than a few megabytes.
-        opts.set_keep_log_file_num(INFO_LOGS_KEPT);
-        opts.set_max_log_file_size(4 << 20);
         // A layout 1 folder still holds the retired column family, which must be opened to be dropped.
         let retired = DB::list_cf(&Options::default(), &path)
             .unwrap_or_default()
@@ -93,16 +87,62 @@ impl RocksLog {
             .iter()
             .copied()
             .chain(retired.then_some(cf::RETIRED_ORG_HEADS))
-            .map(|name| {
-                let mut o = Options::default();
-                if name == cf::EVENTS {
-                    o.set_compression_type(DBCompressionType::Lz4);
-                }
-                ColumnFamilyDescriptor::new(name, o)
-            });
-        let mut db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(io)?;
+            .map(Self::descriptor);
+        let mut db = DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| held(e, &path))?;
         settle_layout(&mut db, &path)?;
-        let log = RocksLog {
+        Self::over(db, path, None)
+    }
+
+    /// Opens the log in `path` for reading only, beside a process that may hold it for writing
+    /// (a server): what was stored when it opens, never anything later, and nothing is written
+    /// (the folder is neither created nor brought up to this build's layout). Every append fails.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<RocksLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.join("CURRENT").is_file() {
+            return Err(LogError::Io(format!(
+                "there is no ledger in `{}` (`run`, `import`, `generate` and `serve` make one; \
+                 `--data` or PERMLEDGER_DATA name another folder)",
+                path.display()
+            )));
+        }
+        let present = DB::list_cf(&Options::default(), &path).map_err(io)?;
+        let cfs = present
+            .iter()
+            .filter(|name| cf::ALL.contains(&name.as_str()))
+            .map(|name| Self::descriptor(name));
+        let db =
+            DB::open_cf_descriptors_read_only(&Self::options(), &path, cfs, false).map_err(io)?;
+        check_layout(&db, &path)?;
+        Self::over(db, path, Some("the log was opened for reading only".into()))
+    }
+
+    /// The options every open shares.
+    fn options() -> Options {
+        let mut opts = Options::default();
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        opts.set_recycle_log_file_num(4);
+        // RocksDB's own diagnostic log starts afresh at every open and keeps the old ones (1,000
+        // by default): a folder opened by every command would fill with them. Keep the last few,
+        // none larger than a few megabytes.
+        opts.set_keep_log_file_num(INFO_LOGS_KEPT);
+        opts.set_max_log_file_size(4 << 20);
+        opts
+    }
+
+    fn descriptor(name: &str) -> ColumnFamilyDescriptor {
+        let mut o = Options::default();
+        if name == cf::EVENTS {
+            o.set_compression_type(DBCompressionType::Lz4);
+        }
+        ColumnFamilyDescriptor::new(name, o)
+    }
+
+    /// The log over an opened database. A stored head that does not name the last stored event
+    /// (with its link) stops every write: the folder was tampered with, and the reader that
+    /// checks the chain (an open's fold, `verify`) says how.
+    fn over(db: DB, path: PathBuf, stopped: Option<String>) -> Result<RocksLog, LogError> {
+        let mut log = RocksLog {
             db,
             _temp: None,
             path,
@@ -111,16 +151,22 @@ impl RocksLog {
                     seq: 0,
                     hash: Hash::GENESIS,
                 },
-                stopped: None,
+                stopped,
                 versions: Default::default(),
             }),
             head: watch::Sender::new(0),
+            damage: None,
         };
-        let head = log.load_head()?;
+        let (head, damage) = log.load_head()?;
         if let Ok(mut w) = log.writer.lock() {
             w.head = head;
+            if let Some(d) = &damage {
+                tracing::error!(damage = %d, "the stored head disagrees with the stored events; writes are stopped");
+                w.stopped.get_or_insert(d.to_string());
+            }
         }
         log.head.send_replace(head.seq);
+        log.damage = damage;
         Ok(log)
     }
 
@@ -132,8 +178,8 @@ impl RocksLog {
         handle(&self.db, name)
     }
 
-    /// Reads the stored head and checks it against the last stored event.
-    fn load_head(&self) -> Result<Digest, LogError> {
+    /// Reads the stored head, and checks it against the last stored event.
+    fn load_head(&self) -> Result<(Digest, Option<Tamper>), LogError> {
         let meta = self.cf(cf::META)?;
         let stored = match self.db.get_cf(meta, cf::HEAD).map_err(io)? {
             None => Digest {
@@ -159,22 +205,27 @@ impl RocksLog {
             .next()
             .transpose()
             .map_err(io)?;
-        let last_seq = match &last {
-            Some((k, _)) => {
-                cf::u64_at(k, 0).ok_or_else(|| corrupt(0, "an event key is malformed"))?
-            }
-            None => 0,
+        let last = match &last {
+            Some((k, v)) => Some(Self::split(k, v)?),
+            None => None,
         };
-        if last_seq != stored.seq {
-            return Err(corrupt(
-                stored.seq.max(last_seq),
-                format!(
-                    "the head says {} but the last stored event is {last_seq}",
-                    stored.seq
-                ),
-            ));
-        }
-        Ok(stored)
+        let (last_seq, last_link) = last.map_or((0, Hash::GENESIS), |(seq, link, _)| (seq, link));
+        let damage = if stored.seq > last_seq {
+            Some(Tamper::Truncated {
+                after: last_seq,
+                head: stored.seq,
+            })
+        } else if stored.seq < last_seq {
+            Some(Tamper::BeyondHead {
+                head: stored.seq,
+                last: last_seq,
+            })
+        } else if stored.hash != last_link {
+            Some(Tamper::HeadMismatch { seq: last_seq })
+        } else {
+            None
+        };
+        Ok((stored, damage))
     }
 
     fn record(key: &[u8], value: &[u8]) -> Result<Record, LogError> {
@@ -261,6 +312,51 @@ impl RocksLog {
     }
 }
 
+/// The error of an open for writing; a folder another process holds is said in words.
+fn held(e: rocksdb::Error, path: &Path) -> LogError {
+    let text = e.to_string();
+    if text.contains("LOCK")
+        && (text.contains("temporarily unavailable") || text.contains("lock hold"))
+    {
+        LogError::Io(format!(
+            "`{}` is held by another permledger process (a server?): stop it to write here, \
+             or send the command through it with `--server`",
+            path.display()
+        ))
+    } else {
+        io(e)
+    }
+}
+
+/// Checks, without writing, that this build reads the folder's layout.
+fn check_layout(db: &DB, path: &Path) -> Result<(), LogError> {
+    let layout = db.get_cf(handle(db, cf::META)?, cf::LAYOUT).map_err(io)?;
+    match layout {
+        None => Ok(()),
+        Some(v)
+            if v.as_slice() == cf::LAYOUT_VERSION.to_be_bytes()
+                || v.as_slice() == cf::LAYOUT_WITH_ORG_HEADS.to_be_bytes() =>
+        {
+            Ok(())
+        }
+        Some(v) => Err(unknown_layout(&v, path)),
+    }
+}
+
+fn unknown_layout(v: &[u8], path: &Path) -> LogError {
+    let layout = match <[u8; 4]>::try_from(v) {
+        Ok(b) => u32::from_be_bytes(b).to_string(),
+        Err(_) => format!("{v:?}"),
+    };
+    LogError::Io(format!(
+        "`{}` holds a log of layout {layout}, which this build cannot read (it reads \
+         layouts {} and {}; a newer permledger wrote it?)",
+        path.display(),
+        cf::LAYOUT_WITH_ORG_HEADS,
+        cf::LAYOUT_VERSION
+    ))
+}
+
 /// Checks the folder's layout, bringing a layout 1 folder up to date: its org heads repeat what
 /// the org index says, so they are dropped. A folder of an unknown layout is refused, its layout
 /// mark and data left as they are.
@@ -271,19 +367,7 @@ fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
         Some(v) if v.as_slice() == current => return Ok(()),
         None => {}
         Some(v) if v.as_slice() == cf::LAYOUT_WITH_ORG_HEADS.to_be_bytes() => {}
-        Some(v) => {
-            let layout = match <[u8; 4]>::try_from(v.as_slice()) {
-                Ok(b) => u32::from_be_bytes(b).to_string(),
-                Err(_) => format!("{v:?}"),
-            };
-            return Err(LogError::Io(format!(
-                "`{}` holds a log of layout {layout}, which this build cannot read (it reads \
-                 layouts {} and {}; a newer permledger wrote it?)",
-                path.display(),
-                cf::LAYOUT_WITH_ORG_HEADS,
-                cf::LAYOUT_VERSION
-            )));
-        }
+        Some(v) => return Err(unknown_layout(&v, path)),
     }
     if db.cf_handle(cf::RETIRED_ORG_HEADS).is_some() {
         db.drop_cf(cf::RETIRED_ORG_HEADS).map_err(io)?;
@@ -320,6 +404,10 @@ impl EventLog for RocksLog {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn damage(&self) -> Option<Tamper> {
+        self.damage.clone()
     }
 
     fn read(&self, from: Seq, limit: usize) -> Result<Vec<Record>, LogError> {

@@ -36,7 +36,7 @@ fn what_was_acknowledged_survives_reopening() {
 }
 
 #[test]
-fn a_folder_whose_last_events_vanished_is_refused_with_a_clear_error() {
+fn a_folder_whose_last_events_vanished_takes_no_write_and_is_named_a_truncation() {
     let dir = tempfile::tempdir().unwrap();
     drop(filled(dir.path(), 2));
     {
@@ -46,14 +46,23 @@ fn a_folder_whose_last_events_vanished_is_refused_with_a_clear_error() {
         db.delete_cf(db.cf_handle(cf::EVENTS).unwrap(), 8u64.to_be_bytes())
             .unwrap();
     }
-    match RocksLog::open(dir.path()) {
-        Err(LogError::Corruption { seq, reason }) => {
-            assert_eq!(seq, 8);
-            assert!(reason.contains("the last stored event is 7"), "{reason}");
+    // It opens, so that the damage can be reported and inspected, but it writes nothing.
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(
+        log.damage(),
+        Some(permledger_log::Tamper::Truncated { after: 7, head: 8 })
+    );
+    let acme = permledger_domain::OrgId::new("acme").unwrap();
+    match log.append(&[next_commit(&log, &acme, 1)]) {
+        Err(LogError::Stopped(reason)) => {
+            assert!(reason.contains("truncated after event 7"), "{reason}")
         }
-        Err(e) => panic!("expected a corruption error, got {e}"),
-        Ok(_) => panic!("a log missing its last event opened"),
+        other => panic!("a damaged log took an append: {other:?}"),
     }
+    assert_eq!(
+        permledger_log::verify(&log, None, |_| {}).unwrap(),
+        Err(permledger_log::Tamper::Truncated { after: 7, head: 8 })
+    );
 }
 
 #[test]
