@@ -9,10 +9,29 @@ use serde::{Deserialize, Serialize};
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthAnswer {
-    /// `ok`.
+    /// `ok`, or `read_only` when the server was opened for reading only (`serve --read-only`).
     pub status: String,
     /// The last position the views hold.
     pub seq: Seq,
+    /// Why commands are refused, when the server reads only: opened so on purpose, or the log's
+    /// damage and the last good event it serves up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<String>,
+}
+
+/// `GET /v1/digest`: the head of the log being served, to keep outside the system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DigestAnswer {
+    /// `SEQ:HASH`, as `permledger digest` prints it and `verify --digest` takes it.
+    #[schema(pattern = "^[0-9]+:[0-9a-f]{64}$")]
+    pub digest: String,
+    pub seq: Seq,
+    /// The chain link of event `seq`, 64 hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+    /// When event `seq` was recorded (absent for an empty log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<permledger_domain::Timestamp>,
 }
 
 /// `POST /v1/commands`: what the command recorded.
@@ -225,6 +244,9 @@ pub struct ChainFinding {
     /// The first tampered event and how, when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The digest asked for (`SEQ:HASH`), when ok: the log extends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 /// The past at one position compared with a plain fold of the log up to it.

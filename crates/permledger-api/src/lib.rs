@@ -330,7 +330,12 @@ endpoint!(
     Access: Get "/v1/orgs/{org}/users/{user}/access", path OrgUserPath, query MomentParams, body () => AccessAnswer
 );
 endpoint!(
-    /// Replay tooling's check of the running ledger (operator tokens).
+    /// The head of the log served (`SEQ:HASH`), to keep outside the system (any token).
+    GetDigest: Get "/v1/digest", path NoPath, query (), body () => DigestAnswer,
+    ERRORS = &[401, 503]
+);
+endpoint!(
+    /// Replay tooling's check of the running ledger, and proof that it extends a digest kept earlier (operator and auditor tokens; one verification at a time).
     Verify: Post "/v1/verify", path NoPath, query (), body VerifyRequest => VerifyAnswer,
     ERRORS = BODY_ERRORS
 );
@@ -374,6 +379,7 @@ pub const ENDPOINTS: &[(Method, &str)] = &[
     (Snapshot::METHOD, Snapshot::PATH),
     (SnapshotCsv::METHOD, SnapshotCsv::PATH),
     (Access::METHOD, Access::PATH),
+    (GetDigest::METHOD, GetDigest::PATH),
     (Verify::METHOD, Verify::PATH),
     (CreateSandbox::METHOD, CreateSandbox::PATH),
     (DeleteSandbox::METHOD, DeleteSandbox::PATH),

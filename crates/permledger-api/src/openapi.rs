@@ -266,6 +266,7 @@ fn derived() -> OpenApi {
     doc.add::<Snapshot>();
     doc.add::<SnapshotCsv>();
     doc.add::<Access>();
+    doc.add::<GetDigest>();
     doc.add::<Verify>();
     doc.add::<CreateSandbox>();
     doc.add::<DeleteSandbox>();

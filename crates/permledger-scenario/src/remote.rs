@@ -282,6 +282,7 @@ impl Target for Remote {
             chain: true,
             projections: false,
             past: Vec::new(),
+            digest: None,
         })?;
         let chain = v.chain.ok_or("the server did not verify the chain")?;
         Ok(finding(chain.ok, chain.problem))
@@ -292,6 +293,7 @@ impl Target for Remote {
             chain: false,
             projections: true,
             past: Vec::new(),
+            digest: None,
         })?;
         let p = v
             .projections
@@ -304,6 +306,7 @@ impl Target for Remote {
             chain: false,
             projections: false,
             past: vec![seq],
+            digest: None,
         })?;
         let p = v
             .past

@@ -63,6 +63,16 @@ impl Caller {
         Ok(())
     }
 
+    /// Verifying the whole log: operators, and auditors (whose work it is).
+    pub fn verifier(&self) -> Result<(), ApiError> {
+        if !matches!(self.0.role, TokenRole::Operator | TokenRole::Auditor) {
+            return Err(ApiError::forbidden(
+                "verifying the log needs an operator or auditor token",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn read(&self, org: &OrgId) -> Result<(), ApiError> {
         self.org(org)
     }

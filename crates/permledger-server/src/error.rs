@@ -97,6 +97,11 @@ impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> ApiError {
         match e {
             SubmitError::Rejected(r) => r.into(),
+            SubmitError::ReadOnly(why) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_only",
+                format!("this server takes no command: {why}"),
+            ),
             other => ApiError::unavailable(other),
         }
     }

@@ -77,6 +77,13 @@ fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(
 
 pub fn router(state: AppState) -> Router {
     use routes::{audit, commands, compliance, feed, ops, reads, verify};
+    // A header value holds no control character; the reason is one line of text.
+    let read_only = state.ledger.read_only().map(|why| {
+        axum::http::HeaderValue::from_str(
+            &why.replace(|c: char| !c.is_ascii() || c.is_ascii_control(), " "),
+        )
+        .unwrap_or(axum::http::HeaderValue::from_static("true"))
+    });
     let r = Router::new();
     let r = route::<api::Health, _, _>(r, ops::healthz);
     let r = route::<api::Metrics, _, _>(r, ops::metrics);
@@ -100,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::Snapshot, _, _>(r, compliance::snapshot);
     let r = route::<api::SnapshotCsv, _, _>(r, compliance::snapshot_csv);
     let r = route::<api::Access, _, _>(r, compliance::access);
+    let r = route::<api::GetDigest, _, _>(r, verify::digest);
     let r = route::<api::Verify, _, _>(r, verify::verify);
     let r = route::<api::CreateSandbox, _, _>(r, sandbox::create);
     let r = route::<api::DeleteSandbox, _, _>(r, sandbox::delete);
@@ -110,7 +118,28 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            read_only.clone(),
+            say_read_only,
+        ))
         .with_state(Arc::new(state))
+}
+
+/// The header every answer of a server that reads only carries, with why.
+pub const READ_ONLY_HEADER: &str = "permledger-read-only";
+
+/// Says on every answer that the server reads only, and why (`serve --read-only`).
+async fn say_read_only(
+    axum::extract::State(why): axum::extract::State<Option<axum::http::HeaderValue>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut r = next.run(request).await;
+    if let Some(why) = why {
+        r.headers_mut()
+            .insert(axum::http::HeaderName::from_static(READ_ONLY_HEADER), why);
+    }
+    r
 }
 
 /// A wrong method on a known path: the one error shape, and `Allow` as axum sets it.

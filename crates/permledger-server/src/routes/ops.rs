@@ -12,9 +12,16 @@ use super::Answer;
 use crate::AppState;
 
 pub async fn healthz(State(s): State<Arc<AppState>>) -> Answer<api::Health> {
+    let read_only = s.ledger.read_only().map(str::to_string);
     Ok(Json(api::HealthAnswer {
-        status: "ok".to_string(),
+        status: if read_only.is_some() {
+            "read_only"
+        } else {
+            "ok"
+        }
+        .to_string(),
         seq: s.ledger.seq(),
+        read_only,
     }))
 }
 

@@ -11,15 +11,28 @@ use crate::auth::Caller;
 use crate::extract::JsonBody;
 use crate::{ApiError, AppState};
 
-/// The hash chain and every stored event, the served projections against a rebuild from the
-/// log, and the past at the positions asked. Operators only; it reads the whole log. A position
+/// The hash chain and every stored event (proving, when a digest is given, that the log extends
+/// it), the served projections against a rebuild from the log, and the past at the positions
+/// asked. Operators and auditors; it reads the whole log. A position
 /// the log does not have is `not_found`, never reported as a failed verification.
 pub async fn verify(
     State(s): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(req): JsonBody<api::VerifyRequest>,
 ) -> Answer<api::Verify> {
-    caller.operator()?;
+    caller.verifier()?;
+    let digest = match &req.digest {
+        None => None,
+        Some(_) if !req.chain => {
+            return Err(ApiError::invalid(
+                "`digest` is proven by the chain's verification: leave `chain` true",
+            ))
+        }
+        Some(d) => Some(
+            d.parse::<permledger_log::Digest>()
+                .map_err(|e| ApiError::invalid(format!("`digest`: {e}")))?,
+        ),
+    };
     if req.past.len() > api::MAX_PAST {
         return Err(ApiError::invalid(format!(
             "`past` holds at most {} positions, not {}",
@@ -33,22 +46,27 @@ pub async fn verify(
             "`past` names position {bad}, after the log's last position {head}"
         )));
     }
+    // One verification at a time: each reads the whole log (the console's integrity page
+    // takes the same turn).
+    let _turn = s.console.verifying.lock().await;
     let ledger = s.ledger.clone();
     tokio::task::spawn_blocking(move || {
         let chain = if req.chain {
             Some(
-                match permledger_log::verify(&**ledger.log(), None, |_| {}) {
+                match permledger_log::verify(&**ledger.log(), digest, |_| {}) {
                     Ok(Ok(r)) => api::ChainFinding {
                         ok: true,
                         events: Some(r.events),
                         head: Some(r.head.to_string()),
                         problem: None,
+                        extends: r.extends.map(|d| d.to_string()),
                     },
                     Ok(Err(t)) => api::ChainFinding {
                         ok: false,
                         events: None,
                         head: None,
                         problem: Some(t.to_string()),
+                        extends: None,
                     },
                     Err(e) => return Err(ApiError::unavailable(e)),
                 },
@@ -83,4 +101,25 @@ pub async fn verify(
     })
     .await
     .map_err(ApiError::unavailable)?
+}
+
+/// The head of the log served, with its link and time: a digest to keep outside the system and
+/// hand back to `POST /v1/verify` (or `permledger verify --digest`) later. Any token.
+pub async fn digest(State(s): State<Arc<AppState>>, _caller: Caller) -> Answer<api::GetDigest> {
+    let (seq, time) = {
+        let views = s.ledger.views();
+        let seq = views.seq();
+        let time = (seq > 0)
+            .then(|| views.moment(Some(&permledger_views::At::Seq(seq)), s.clock.now()))
+            .and_then(Result::ok)
+            .map(|m| m.time);
+        (seq, time)
+    };
+    let covers = s.ledger.covers(seq).map_err(ApiError::unavailable)?;
+    Ok(Json(api::DigestAnswer {
+        digest: format!("{seq}:{}", covers.hash),
+        seq,
+        hash: covers.hash,
+        time,
+    }))
 }
