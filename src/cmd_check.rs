@@ -38,8 +38,8 @@ pub fn parse_at(s: &str) -> Result<At, String> {
         .map_err(|e| format!("{e}, or a log position"))
 }
 
-pub fn run(data: &Path, args: Args) -> anyhow::Result<u8> {
-    let ledger = crate::data::open_ledger(data)?;
+pub fn run(data: &Path, args: Args, inspect: bool) -> anyhow::Result<u8> {
+    let ledger = crate::data::read_ledger(data, inspect)?;
     let now = Timestamp::from_chrono(chrono::Utc::now());
     let answer = {
         let views = ledger.views();

@@ -593,8 +593,8 @@ fn with_org<R>(
     f(org, m)
 }
 
-pub fn run(data: &Path, args: QueryArgs) -> anyhow::Result<u8> {
-    let ledger = crate::data::open_ledger(data)?;
+pub fn run(data: &Path, args: QueryArgs, inspect: bool) -> anyhow::Result<u8> {
+    let ledger = crate::data::read_ledger(data, inspect)?;
     let result = answer(&ledger, args);
     ledger.shutdown();
     let (answer, format) = match result {

@@ -135,12 +135,18 @@ pub fn token(data: &Path, args: TokenArgs) -> anyhow::Result<u8> {
     }
 }
 
-pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
+pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(permledger_server::tls::config(cert, key)?),
         _ => None,
     };
-    let ledger = crate::data::open_ledger(data)?;
+    // `--read-only`: an inspection, beside or instead of the server that writes; a damaged log
+    // is served up to its last good event, and every answer says so.
+    let ledger = if read_only {
+        crate::data::read_ledger(data, true)?
+    } else {
+        crate::data::open_ledger(data)?
+    };
     let tokens = Tokens::load(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,6 +166,9 @@ pub fn serve(data: &Path, args: ServeArgs) -> anyhow::Result<u8> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         out!("listening on {}", listener.local_addr()?);
+        if let Some(why) = ledger.read_only() {
+            eprintln!("reading only: every command is refused; {why}");
+        }
         tracing::info!(data = %data.display(), "serving");
         let shutdown = async move {
             shutdown_signal().await;

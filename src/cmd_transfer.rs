@@ -34,9 +34,15 @@ struct Line {
 }
 
 pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
-    let log = crate::data::open_log(data)?;
-    let total = log.head()?.seq;
+    let log = crate::data::read_log(data)?;
+    let head = log.head()?;
+    let total = head.seq;
     let bar = crate::data::progress_bar(total, "exporting");
+    // The chain is checked as it is written out: a damaged log is never exported as if whole.
+    let mut chain = permledger_log::ChainCheck::new();
+    if let Some(t) = log.damage() {
+        return Err(crate::data::Damaged(t).into());
+    }
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?,
@@ -49,9 +55,18 @@ pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
         let Some(last) = page.last() else { break };
         next = last.seq + 1;
         for r in &page {
-            let event = r
-                .decode()
-                .with_context(|| format!("event {} does not decode", r.seq))?;
+            if r.seq > total {
+                break;
+            }
+            let event = r.decode().map_err(|e| {
+                crate::data::Damaged(permledger_log::Tamper::Undecodable {
+                    seq: r.seq,
+                    reason: e.to_string(),
+                })
+            })?;
+            chain
+                .check(r.seq, &r.hash, &r.bytes, &event)
+                .map_err(crate::data::Damaged)?;
             let line = Line {
                 seq: r.seq,
                 hash: r.hash.to_hex(),
@@ -61,12 +76,13 @@ pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
         }
-        bar.set_position(next - 1);
+        bar.set_position(chain.last().seq);
     }
+    chain.end(head).map_err(crate::data::Damaged)?;
     out.flush()?;
     bar.finish_and_clear();
     if args.out.is_some() {
-        eprintln!("exported {} events", next - 1);
+        eprintln!("exported {} events", chain.last().seq);
     }
     Ok(0)
 }

@@ -1,10 +1,14 @@
-//! The data folder: where the RocksDB log lives, with a default that needs no setup.
+//! The data folder: where the RocksDB log lives, with a default that needs no setup, and the
+//! ways a command opens it. Commands that write hold the folder (and create it); commands that
+//! read open it read-only, never create it, and work beside a server that holds it. Every open
+//! that folds the log checks its chain first: a damaged log stops the command with exit 3,
+//! unless `--read-only` asks to inspect it up to its last good event.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use permledger_ledger::{Ledger, SystemClock};
+use permledger_ledger::{Ledger, OpenError, SystemClock};
 use permledger_log::EventLog;
 use permledger_rocks::RocksLog;
 
@@ -19,21 +23,84 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from("permledger-data")
 }
 
+/// The log, for writing: this process holds the folder, creating it if needed.
 pub fn open_log(dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
     let log = RocksLog::open(dir)
         .with_context(|| format!("cannot open the log in `{}`", dir.display()))?;
     Ok(Arc::new(log))
 }
 
-/// Opens the ledger over the folder's log, with a progress bar when the rebuild is long.
+/// The log, for reading: read-only, beside a server that may hold it; a missing folder is an
+/// error, never created.
+pub fn read_log(dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
+    let log = RocksLog::open_read_only(dir)
+        .with_context(|| format!("cannot read the log in `{}`", dir.display()))?;
+    Ok(Arc::new(log))
+}
+
+/// Opens the ledger over the folder's log for writing, with a progress bar when the rebuild is
+/// long. A damaged log is refused (`OpenError::Tampered`, exit 3).
 pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger> {
     let log = open_log(dir)?;
     let total = log.head()?.seq;
     let bar = progress_bar(total, "rebuilding");
     let ledger =
-        Ledger::open_with_progress(log, Arc::new(SystemClock), |done, _| bar.set_position(done))?;
+        Ledger::open_with_progress(log, Arc::new(SystemClock), |done, _| bar.set_position(done))
+            .map_err(damaged)?;
     bar.finish_and_clear();
     Ok(ledger)
+}
+
+/// Opens the ledger for reading only. A damaged log is refused, unless `inspect`: then the
+/// ledger holds every event up to the last good one, and a warning says what is wrong after it.
+pub fn read_ledger(dir: &Path, inspect: bool) -> anyhow::Result<Ledger> {
+    let log = read_log(dir)?;
+    let total = log.head()?.seq;
+    let bar = progress_bar(total, "rebuilding");
+    let (ledger, damage) =
+        Ledger::open_read_only(log, |done, _| bar.set_position(done)).map_err(damaged)?;
+    bar.finish_and_clear();
+    match damage {
+        None => Ok(ledger),
+        Some(t) if inspect => {
+            eprintln!(
+                "warning: the log is damaged: {t}; reading up to event {}, the last good one",
+                ledger.seq()
+            );
+            Ok(ledger)
+        }
+        Some(t) => Err(damaged(OpenError::Tampered(t))),
+    }
+}
+
+/// A log whose chain does not hold: the command stops with exit 3, saying what to do.
+#[derive(Debug)]
+pub struct Damaged(pub permledger_log::Tamper);
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the log is damaged: {}. Nothing was served or written; `permledger verify` checks \
+             the whole chain, and `--read-only` reads the folder up to its last good event",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Damaged {}
+
+/// A refused open; a damaged log becomes `Damaged` (exit 3).
+pub fn damaged(e: OpenError) -> anyhow::Error {
+    match e {
+        OpenError::Tampered(t) => Damaged(t).into(),
+        other => other.into(),
+    }
+}
+
+/// True when the error is a damaged log (exit 3).
+pub fn is_damage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<Damaged>().is_some())
 }
 
 /// A progress bar on a terminal for long work, hidden otherwise.

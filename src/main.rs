@@ -60,11 +60,16 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     about = "An event-sourced permission ledger"
 )]
 struct Cli {
-    /// The data folder (created when missing).
+    /// The data folder (created by the commands that write; never by those that read).
     #[arg(long, global = true, env = "PERMLEDGER_DATA")]
     data: Option<std::path::PathBuf>,
+    /// Open the folder for reading only, to inspect it: a damaged log is read up to its last good
+    /// event (with a warning) instead of refused; `serve` answers reads and refuses every command.
+    #[arg(long, global = true)]
+    read_only: bool,
     /// Talk to a running server (`http://HOST:PORT`) instead of the data folder (`run`, `check`,
-    /// `query`, and `scenario run` against a server started with `--sandboxes`).
+    /// `query`, `digest`, `verify`, and `scenario run` against a server started with
+    /// `--sandboxes`; the other commands refuse it).
     #[arg(long, global = true, env = "PERMLEDGER_SERVER")]
     server: Option<String>,
     /// The bearer token for `--server`.
@@ -117,6 +122,54 @@ enum Cmd {
     Load(cmd_load::Args),
 }
 
+/// Why a command cannot run as asked: `--server` on a command that only works on a folder
+/// (instead of silently using the local one), or `--read-only` on one that writes.
+fn refuse(command: &Cmd, server: bool, read_only: bool) -> Option<String> {
+    let name = match command {
+        Cmd::Demo(_) => "demo",
+        Cmd::Run(_) => "run",
+        Cmd::Check(_) => "check",
+        Cmd::Query(_) => "query",
+        Cmd::Verify(_) => "verify",
+        Cmd::Digest => "digest",
+        Cmd::Rebuild => "rebuild",
+        Cmd::Export(_) => "export",
+        Cmd::Import(_) => "import",
+        Cmd::Serve(_) => "serve",
+        Cmd::Generate(_) => "generate",
+        Cmd::Bench(_) => "bench",
+        Cmd::Token(_) => "token",
+        Cmd::Scenario(_) => "scenario",
+        Cmd::Load(_) => "load",
+    };
+    let remote = matches!(
+        command,
+        Cmd::Run(_)
+            | Cmd::Check(_)
+            | Cmd::Query(_)
+            | Cmd::Verify(_)
+            | Cmd::Digest
+            | Cmd::Scenario(_)
+    );
+    if server && !remote {
+        return Some(format!(
+            "`{name}` works on a data folder, not through a server: drop `--server` (or \
+             PERMLEDGER_SERVER) and name the folder with `--data`"
+        ));
+    }
+    let writes = matches!(
+        command,
+        Cmd::Demo(_) | Cmd::Run(_) | Cmd::Import(_) | Cmd::Generate(_) | Cmd::Load(_)
+    );
+    if read_only && writes {
+        return Some(format!("`{name}` writes to the folder; drop `--read-only`"));
+    }
+    if read_only && server {
+        return Some("`--read-only` opens a data folder; it has no meaning with `--server`".into());
+    }
+    None
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -133,6 +186,11 @@ fn main() -> ExitCode {
         }
     };
     let data = cli.data.unwrap_or_else(data::default_dir);
+    if let Some(refusal) = refuse(&cli.command, cli.server.is_some(), cli.read_only) {
+        eprintln!("error: {refusal}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let inspect = cli.read_only;
     let result = match cli.command {
         Cmd::Demo(args) => cmd_demo::run(args),
         Cmd::Run(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
@@ -142,16 +200,24 @@ fn main() -> ExitCode {
         },
         Cmd::Check(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
             Ok(Some(c)) => cmd_check::remote(&c, args),
-            Ok(None) => cmd_check::run(&data, args),
+            Ok(None) => cmd_check::run(&data, args, inspect),
             Err(e) => Err(e),
         },
         Cmd::Query(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
             Ok(Some(c)) => cmd_query::remote(&c, args),
-            Ok(None) => cmd_query::run(&data, args),
+            Ok(None) => cmd_query::run(&data, args, inspect),
             Err(e) => Err(e),
         },
-        Cmd::Verify(args) => cmd_verify::verify(&data, args),
-        Cmd::Digest => cmd_verify::digest(&data),
+        Cmd::Verify(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_verify::remote_verify(&c, args),
+            Ok(None) => cmd_verify::verify(&data, args),
+            Err(e) => Err(e),
+        },
+        Cmd::Digest => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_verify::remote_digest(&c),
+            Ok(None) => cmd_verify::digest(&data),
+            Err(e) => Err(e),
+        },
         Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Scenario(args) => match (&cli.token, client(&cli.server, &cli.token, &cli.ca_cert)) {
             (_, Ok(None)) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),
@@ -163,7 +229,7 @@ fn main() -> ExitCode {
             )),
             (_, Err(e)) => Err(e),
         },
-        Cmd::Serve(args) => cmd_serve::serve(&data, args),
+        Cmd::Serve(args) => cmd_serve::serve(&data, args, inspect),
         Cmd::Generate(args) => cmd_generate::run(&data, args),
         Cmd::Bench(args) => cmd_bench::run(args),
         Cmd::Export(args) => cmd_transfer::export(&data, args),
@@ -174,6 +240,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if data::is_damage(&e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_TAMPERED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -160,7 +160,8 @@ await step("the time picker answers at an instant; a time before the org is a se
   await page.fill("#moment-time", instant);
   await page.click("#moment-time ~ button");
   await page.waitForURL(/at=/);
-  assert.match(decodeURIComponent(page.url()), new RegExp(`at=${instant}`));
+  // Chromium writes a whole minute without its seconds (05:15, not 05:15:00).
+  assert.match(decodeURIComponent(page.url()), new RegExp(`at=${instant.replace(/:00$/, "(:00)?")}$`));
   assert.match(await text("section.moment .shown"), new RegExp(`after event ${seqs.before_grant}\\b`));
   await page.fill("#moment-time", "2020-01-01T00:00:00");
   await page.click("#moment-time ~ button");

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use permledger_bench::{run, Options};
 
-const REQUIRED: [&str; 16] = [
+const REQUIRED: [&str; 17] = [
     "raw_synced_batch_events_per_s",
     "append_events_per_s",
     "append_p99_us",
     "raw_scan_events_per_s",
     "rebuild_events_per_s",
+    "rebuild_unchecked_events_per_s",
     "check_p50_ns",
     "check_p99_ns",
     "checks_per_s",
