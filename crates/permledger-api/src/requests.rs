@@ -374,7 +374,7 @@ pub struct VerifyRequest {
     #[schema(max_items = 1000)]
     pub past: Vec<u64>,
     /// A digest kept earlier (`SEQ:HASH`, from `GET /v1/digest` or `permledger digest`): the
-    /// chain's verification also proves the log still extends it. Needs `chain`.
+    /// chain's verification also proves the log still extends it (and is run for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[0-9]+:[0-9a-f]{64}$")]
     pub digest: Option<String>,
