@@ -125,9 +125,12 @@ await step("the org page shows owner, tree, members, roles and invites; hostile 
   const tree = await text("ul.tree");
   assert.match(tree, /team:support — Support inbox:billing — Billing/);
   assert.match(tree, /inbox:archive — Archive/);
-  const members = await page.locator("#h-members + div table tbody tr td:first-child a").allTextContents();
+  const members = await page.locator("#h-members ~ div table tbody tr td:first-child a").allTextContents();
   assert.deepEqual(members, ["<script>alert(1)</script>", "=2+3", "ann", "ivy", "mo", "sam"]);
-  assert.match(await text("#h-members + div table"), /sam suspended/);
+  // A page of members at a time, saying which; six fit on one page, so no pager.
+  assert.match(await text("#h-members ~ p[role=status]"), /Members 1–6 of 6, by id/);
+  assert.equal(await page.locator("nav[aria-label='Pages of members']").count(), 0);
+  assert.match(await text("#h-members ~ div table"), /sam suspended/);
   assert.match(await text("#h-roles + div table"), /inbox_member Inbox member inbox inbox.thread.assign/);
   assert.equal(await page.locator("main script, main img").count(), 0, "no markup came from the data");
   await shot("org");
@@ -142,11 +145,11 @@ await step("the slider moves the moment, by keyboard, and the address keeps it",
   await page.keyboard.press("Enter");
   await page.waitForURL(`${base}/console/orgs/acme?at=${seqs.suspended - 1}`);
   assert.match(await text("section.moment .shown"), new RegExp(`after event ${seqs.suspended - 1}\\b`));
-  assert.match(await text("#h-members + div table"), /sam active/);
+  assert.match(await text("#h-members ~ div table"), /sam active/);
   // The address is the moment: a colleague opening it sees the same.
   const colleague = await context.newPage();
   await colleague.goto(page.url());
-  assert.match(await colleague.locator("#h-members + div table").textContent(), /sam\s*active/);
+  assert.match(await colleague.locator("#h-members ~ div table").textContent(), /sam\s*active/);
   await colleague.close();
   // Sections keep the moment.
   await page.click("header nav >> text=People");

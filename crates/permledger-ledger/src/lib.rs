@@ -358,6 +358,24 @@ impl Ledger {
             .collect())
     }
 
+    /// The events at these positions (ascending), read a run of consecutive positions at a time.
+    pub fn events_at(&self, seqs: &[Seq]) -> Result<Vec<Event>, LogError> {
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut rest = seqs;
+        while let Some(&first) = rest.first() {
+            let run = rest
+                .iter()
+                .enumerate()
+                .take_while(|(i, s)| **s == first + *i as u64 && *i < 4096)
+                .count();
+            for r in self.shared.log.read(first, run)? {
+                out.push(r.decode_stored()?);
+            }
+            rest = &rest[run..];
+        }
+        Ok(out)
+    }
+
     /// The org's events after position `after` and up to `until`, in order (from the log).
     pub fn org_events(
         &self,
@@ -401,11 +419,20 @@ impl Ledger {
         user: Option<&permledger_domain::UserId>,
         scope: Option<&permledger_domain::Scope>,
     ) -> Result<Vec<permledger_views::timeline::Interval>, LogError> {
-        let events = self.org_events(org, a.seq, b.seq)?;
+        use permledger_views::timeline::{positions, timeline_in, Focus};
+        // Only the events that can change access there, when the history can tell which.
+        let (focus, wanted) = {
+            let views = self.views();
+            let focus = Focus::new(&views, org, user, scope);
+            let wanted = positions(&views, org, a.seq, b.seq, &focus);
+            (focus, wanted)
+        };
+        let events = match wanted {
+            Some(seqs) => self.events_at(&seqs)?,
+            None => self.org_events(org, a.seq, b.seq)?,
+        };
         let views = self.views();
-        Ok(permledger_views::timeline::timeline(
-            &views, org, a, b, user, scope, &events,
-        ))
+        Ok(timeline_in(&views, org, a, b, focus, &events))
     }
 
     /// Every gain and loss from `from` to `to`, each with its cause. A window given backwards

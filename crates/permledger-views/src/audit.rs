@@ -227,6 +227,46 @@ fn invite_email<'a>(payload: &'a EventPayload, before: Option<&'a OrgAt<'_>>) ->
     }
 }
 
+/// Every position a user filter can match, in order: the events about the user and,
+/// `indirect`, those sent to their addresses and every change of what their access depends on
+/// beside their own standing (a role redefined or deleted, a team or inbox deleted or moved, a
+/// mask): the history records each of these as a change of a role, a scope or a mask. Another
+/// member's suspension or a transfer between others cannot change the user's access. Each
+/// position is still judged by `matches`.
+fn user_positions(
+    h: &OrgHistory,
+    user: &UserId,
+    indirect: bool,
+    emails: &BTreeSet<String>,
+) -> Vec<Seq> {
+    let mut out: Vec<Seq> = h.about.get(user).cloned().unwrap_or_default();
+    if indirect {
+        for r in h.roles.values() {
+            out.extend(r.positions());
+        }
+        for t in h.teams.values() {
+            out.extend(t.positions());
+        }
+        for i in h.inboxes.values() {
+            out.extend(i.positions());
+        }
+        for (_, m) in h.masks.iter() {
+            for p in m.values() {
+                out.extend(p.positions());
+            }
+        }
+        for i in h.invites.values() {
+            let sent_here = i.values().any(|v| emails.contains(&v.email));
+            if sent_here {
+                out.extend(i.positions());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The addresses `user` accepted or declined an invite of the org at.
 fn emails_of(history: &OrgHistory, user: &UserId) -> BTreeSet<String> {
     history
@@ -301,39 +341,102 @@ pub fn audit<E: std::fmt::Display>(
         (Some(u), true) => emails_of(history, u),
         _ => BTreeSet::new(),
     };
+    let mut page = Page {
+        query,
+        views,
+        history,
+        emails: &emails,
+        limit,
+        entries: Vec::new(),
+    };
+    // A user filter reads only the positions that can match it.
+    if let Some(u) = &query.user {
+        let seqs = user_positions(history, u, query.indirect, &emails);
+        let from = seqs.partition_point(|s| *s <= query.after.unwrap_or(0));
+        for &seq in seqs[from..].iter().take_while(|s| **s <= until) {
+            let version = history.events.partition_point(|s| *s < seq) as u64 + 1;
+            let batch = fetch(version, 1).map_err(|e| AuditError::Log(e.to_string()))?;
+            let Some(event) = batch.first().filter(|e| e.meta.seq == seq) else {
+                return Err(AuditError::Log(format!(
+                    "event {seq} of org `{org}` is missing"
+                )));
+            };
+            if let Some(full) = page.take(event, &batch, &mut fetch)? {
+                return Ok(full);
+            }
+        }
+        return Ok(page.last());
+    }
     // Versions are 1-based: the first event after the cursor.
     let mut version = history
         .events
         .partition_point(|s| *s <= query.after.unwrap_or(0)) as u64
         + 1;
-    let mut entries = Vec::new();
     loop {
         let batch = fetch(version, 512).map_err(|e| AuditError::Log(e.to_string()))?;
         if batch.is_empty() {
-            return Ok(AuditPage {
-                entries,
-                next: None,
-            });
+            return Ok(page.last());
         }
         for event in &batch {
             version = event.meta.org_version + 1;
             if event.meta.seq > until {
-                return Ok(AuditPage {
-                    entries,
-                    next: None,
-                });
+                return Ok(page.last());
             }
-            let before = history.at(event.meta.seq.saturating_sub(1));
-            let after = history.at(event.meta.seq);
-            if !query.matches(views, event, before.as_ref(), after.as_ref(), &emails) {
-                continue;
+            if let Some(full) = page.take(event, &batch, &mut fetch)? {
+                return Ok(full);
             }
-            if entries.len() == limit {
-                let next = entries.last().map(|e: &AuditEntry| e.seq);
-                return Ok(AuditPage { entries, next });
-            }
-            let cause = cause(views, history, event, &batch, &mut fetch)?;
-            entries.push(entry(event, before.as_ref(), cause));
+        }
+    }
+}
+
+/// A page being filled.
+struct Page<'a> {
+    query: &'a AuditQuery,
+    views: &'a Views,
+    history: &'a OrgHistory,
+    emails: &'a BTreeSet<String>,
+    limit: usize,
+    entries: Vec<AuditEntry>,
+}
+
+impl Page<'_> {
+    /// Judges one event (`batch` holds it, for finding its cause): the page, once it is full
+    /// and another entry matches (its cursor then names the last entry).
+    fn take<E: std::fmt::Display>(
+        &mut self,
+        event: &Event,
+        batch: &[Event],
+        fetch: &mut impl FnMut(u64, usize) -> Result<Vec<Event>, E>,
+    ) -> Result<Option<AuditPage>, AuditError> {
+        let before = self.history.at(event.meta.seq.saturating_sub(1));
+        let after = self.history.at(event.meta.seq);
+        let q = self.query;
+        if !q.matches(
+            self.views,
+            event,
+            before.as_ref(),
+            after.as_ref(),
+            self.emails,
+        ) {
+            return Ok(None);
+        }
+        if self.entries.len() == self.limit {
+            let next = self.entries.last().map(|e| e.seq);
+            return Ok(Some(AuditPage {
+                entries: std::mem::take(&mut self.entries),
+                next,
+            }));
+        }
+        let cause = cause(self.views, self.history, event, batch, fetch)?;
+        self.entries.push(entry(event, before.as_ref(), cause));
+        Ok(None)
+    }
+
+    /// The page when nothing is left to read: no cursor.
+    fn last(self) -> AuditPage {
+        AuditPage {
+            entries: self.entries,
+            next: None,
         }
     }
 }

@@ -46,10 +46,22 @@ impl<T: PartialEq + Clone> Hist<T> {
             }
         }
     }
+}
 
+impl<T> Hist<T> {
     /// Every change, oldest first.
     pub fn changes(&self) -> &[(u64, Option<T>)] {
         &self.changes
+    }
+
+    /// The position of every change, oldest first.
+    pub fn positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.changes.iter().map(|(s, _)| *s)
+    }
+
+    /// Every value it took, oldest first (not its absences).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.changes.iter().filter_map(|(_, v)| v.as_ref())
     }
 }
 

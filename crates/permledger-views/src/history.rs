@@ -43,6 +43,9 @@ pub struct OrgHistory {
     pub preset: PresetName,
     /// The position of every event of the org, in order: the org's version at `n` is how many are <= n.
     pub events: Vec<Seq>,
+    /// The positions of the events about each user (naming them: `subject_users`), in order:
+    /// a trail filtered by user reads these, not the org's whole log.
+    pub about: Hashed<UserId, Vec<Seq>>,
     pub name: Hist<String>,
     pub owner: Hist<(UserId, Seq)>,
     /// Permissions are never removed: each is known from the position that declared it.
@@ -216,6 +219,7 @@ impl OrgHistory {
             id: org.id.clone(),
             preset: org.preset,
             events: Vec::new(),
+            about: Hashed::default(),
             name: Hist::default(),
             owner: Hist::default(),
             catalog: BTreeMap::new(),
@@ -237,10 +241,24 @@ impl OrgHistory {
         self.events.first().copied().unwrap_or(Seq::MAX)
     }
 
+    /// Notes the event's position among the org's and among those about its users.
+    pub fn note(&mut self, event: &Event) {
+        let seq = event.meta.seq;
+        self.events.push(seq);
+        for u in event.payload.subject_users() {
+            match self.about.get_mut(u) {
+                Some(seqs) => seqs.push(seq),
+                None => {
+                    self.about.insert(u.clone(), vec![seq]);
+                }
+            }
+        }
+    }
+
     /// Records what one event changed. `org` is the live org after the event (None if absent).
     pub fn follow(&mut self, event: &Event, org: &Org) {
         let seq = event.meta.seq;
-        self.events.push(seq);
+        self.note(event);
         use EventPayload::*;
         match &event.payload {
             OrgRenamed(_) => self.name.record(seq, Some(&org.name)),

@@ -157,7 +157,7 @@ impl Views {
             Some(h) => h.follow(event, org),
             None => {
                 let mut h = OrgHistory::new(org, event.meta.seq);
-                h.events.push(event.meta.seq);
+                h.note(event);
                 self.histories.insert(event.meta.org.clone(), h);
             }
         }
@@ -188,6 +188,14 @@ impl Views {
     /// during a rebuild until `index_checks`), rather than through the rule over the live state.
     pub fn indexes_checks(&self, org: &OrgId) -> bool {
         self.checks.contains_key(org)
+    }
+
+    /// When the event at `seq` was recorded, if there is one.
+    pub fn recorded_at(&self, seq: Seq) -> Option<Timestamp> {
+        self.times
+            .get(self.times.partition_point(|(s, _)| *s < seq))
+            .filter(|(s, _)| *s == seq)
+            .map(|(_, t)| *t)
     }
 
     /// Resolves a moment. `now` judges expiries at the present.

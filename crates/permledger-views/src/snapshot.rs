@@ -106,6 +106,31 @@ pub struct Snapshot {
 
 /// The org at a moment; `covers` is the chain link of `at.seq` (from the log).
 pub fn snapshot(o: &OrgAt<'_>, at: Moment, covers: Covers) -> Snapshot {
+    build(o, at, covers, o.user_ids())
+}
+
+/// The snapshot with one page of its members (in id order, `take` of them after the first
+/// `skip`), and how many members there are in all: an org of 100,000 members is read a page at
+/// a time, the whole list being the download's.
+pub fn snapshot_page(
+    o: &OrgAt<'_>,
+    at: Moment,
+    covers: Covers,
+    skip: usize,
+    take: usize,
+) -> (Snapshot, usize) {
+    let ids: Vec<&UserId> = o.user_ids().collect();
+    let total = ids.len();
+    let page = ids.into_iter().skip(skip).take(take);
+    (build(o, at, covers, page), total)
+}
+
+fn build<'o>(
+    o: &OrgAt<'o>,
+    at: Moment,
+    covers: Covers,
+    members: impl Iterator<Item = &'o UserId>,
+) -> Snapshot {
     let h = o.history();
     let n = o.position();
     let mut teams: Vec<TeamView> = o
@@ -128,13 +153,15 @@ pub fn snapshot(o: &OrgAt<'_>, at: Moment, covers: Covers) -> Snapshot {
             })
         })
         .collect();
+    // Teams are in id order: each inbox finds its team by a binary search.
     for i in &inboxes {
-        if let Some(t) = teams.iter_mut().find(|t| Some(&t.team) == i.team.as_ref()) {
-            t.inboxes.push(i.inbox.clone());
+        if let Some(t) = i.team.as_ref() {
+            if let Ok(k) = teams.binary_search_by(|x| x.team.cmp(t)) {
+                teams[k].inboxes.push(i.inbox.clone());
+            }
         }
     }
-    let members = o
-        .user_ids()
+    let members = members
         .filter_map(|u| {
             let view = read::user_view(o, u, at.time)?;
             let core = h.members.get(u)?.core.at(n)?;
@@ -464,7 +491,15 @@ pub fn people(o: &OrgAt<'_>, text: &str) -> Vec<PersonMatch> {
 /// Every permission anyone holds on `scope` at the moment (through a role there or above, a
 /// grant, or ownership), by user in id order, with the facts behind each.
 pub fn scope_access(o: &OrgAt<'_>, scope: &Scope, at: Moment) -> Vec<(UserId, Vec<AccessRow>)> {
-    o.user_ids()
+    // On a team or inbox, only the members whose facts bear on it can hold anything there (an
+    // org of 100,000 members has a few hundred on a team); on the org, anyone.
+    let concerned = crate::timeline::concerned(o.history(), None, Some(scope));
+    let users: Vec<&UserId> = match &concerned {
+        Some(users) => users.iter().filter(|u| o.member(u).is_some()).collect(),
+        None => o.user_ids().collect(),
+    };
+    users
+        .into_iter()
         .filter_map(|user| {
             let rows: Vec<AccessRow> = check::permissions(o, user, scope, at.time)
                 .into_iter()

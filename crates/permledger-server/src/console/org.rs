@@ -154,18 +154,60 @@ async fn whole(
     Ok(snap)
 }
 
+/// Members shown on one page of the org's.
+const MEMBERS_PER_PAGE: usize = 100;
+
+#[derive(Deserialize, Default)]
+struct OrgQuery {
+    at: Option<String>,
+    /// The page of the members table, from 1.
+    members: Option<usize>,
+}
+
+/// The org at the moment, with one page of its members.
+async fn paged(
+    s: &Arc<AppState>,
+    signed: &Signed,
+    org: &str,
+    q: &OrgQuery,
+) -> Result<(Snapshot, usize), ApiError> {
+    let org = org_id(org)?;
+    let at = layout::moment(q.at.as_deref())?;
+    let page = q.members.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid("the members' page counts from 1"));
+    }
+    let skip = (page - 1).saturating_mul(MEMBERS_PER_PAGE);
+    let params = api::MomentParams { at, min_seq: None };
+    compliance::snapshot_of(
+        s,
+        &caller(signed),
+        &org,
+        &params,
+        Some((skip, MEMBERS_PER_PAGE)),
+    )
+    .await
+}
+
 pub async fn org(
     State(s): State<Arc<AppState>>,
     signed: Signed,
     Path(org): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let pinned = layout::params::<AtQuery>(q.as_deref())
+    let q: Result<OrgQuery, ApiError> = layout::params(q.as_deref());
+    let pinned = q
+        .as_ref()
         .ok()
-        .and_then(|q| q.at)
+        .and_then(|q| q.at.as_deref())
         .is_some_and(|a| !a.trim().is_empty());
-    match whole(&s, &signed, &org, q.as_deref()).await {
-        Ok(snap) => {
+    let answer = match &q {
+        Ok(q) => paged(&s, &signed, &org, q).await,
+        Err(e) => Err(e.clone()),
+    };
+    let page = q.as_ref().ok().and_then(|q| q.members).unwrap_or(1);
+    match answer {
+        Ok((snap, total)) => {
             let at = pinned.then_some(snap.at.seq);
             let frame = Frame {
                 signed: &signed,
@@ -178,7 +220,7 @@ pub async fn org(
             let title = format!("{} ({})", snap.name, snap.org);
             let body = html! {
                 (picker(&path, &[], snap.at, first, last))
-                (org_body(&snap, at))
+                (org_body(&snap, at, total, page))
             };
             layout::page(&frame, &title, StatusCode::OK, body)
         }
@@ -195,8 +237,21 @@ pub async fn org(
     }
 }
 
-fn org_body(snap: &Snapshot, at: Option<Seq>) -> Markup {
+fn org_body(snap: &Snapshot, at: Option<Seq>, total: usize, page: usize) -> Markup {
     let org = &snap.org;
+    let names: std::collections::HashMap<&str, &str> = snap
+        .inboxes
+        .iter()
+        .map(|i| (i.inbox.as_str(), i.name.as_str()))
+        .collect();
+    let path = format!("/console/orgs/{}", seg(org.as_str()));
+    let page_link = |n: usize| {
+        let mut p: Vec<(&str, String)> = at.map(|a| ("at", a.to_string())).into_iter().collect();
+        p.push(("members", n.to_string()));
+        url(&path, &p)
+    };
+    let shown_from = (page - 1) * MEMBERS_PER_PAGE + 1;
+    let shown_to = shown_from + snap.members.len().saturating_sub(1);
     let at_param: Vec<(&str, String)> = vec![("at", snap.at.seq.to_string())];
     let team_of_none: Vec<_> = snap.inboxes.iter().filter(|i| i.team.is_none()).collect();
     html! {
@@ -204,7 +259,7 @@ fn org_body(snap: &Snapshot, at: Option<Seq>) -> Markup {
             h2 #h-summary { "Summary" }
             dl.facts {
                 dt { "Owner" } dd { (person_link(org, snap.owner.as_str(), at)) }
-                dt { "Members" } dd { (snap.members.len()) }
+                dt { "Members" } dd { (total) }
                 dt { "Teams" } dd { (snap.teams.len()) }
                 dt { "Inboxes" } dd { (snap.inboxes.len()) }
                 dt { "Digest of the log at this moment" } dd { code.digest { (snap.covers.digest()) } }
@@ -233,7 +288,7 @@ fn org_body(snap: &Snapshot, at: Option<Seq>) -> Markup {
                                     @if !t.inboxes.is_empty() {
                                         ul {
                                             @for i in &t.inboxes {
-                                                @let name = snap.inboxes.iter().find(|x| &x.inbox == i).map(|x| x.name.as_str()).unwrap_or("");
+                                                @let name = names.get(i.as_str()).copied().unwrap_or("");
                                                 li { (scope_link(org, &format!("inbox:{i}"), at)) " — " (name) }
                                             }
                                         }
@@ -250,9 +305,16 @@ fn org_body(snap: &Snapshot, at: Option<Seq>) -> Markup {
         }
         section aria-labelledby="h-members" {
             h2 #h-members { "Members" }
-            @if snap.members.is_empty() {
+            @if total == 0 {
                 (empty("The org has no member at this moment."))
+            } @else if snap.members.is_empty() {
+                (empty(&format!("There is no page {page} of members: the org has {total} at this moment.")))
             } @else {
+                p role="status" {
+                    "Members " (shown_from) "–" (shown_to) " of " (total) ", by id. "
+                    a href=(url(&format!("{path}/people"), &at.map(|a| ("at", a.to_string())).into_iter().collect::<Vec<_>>())) { "Find a person" }
+                    " · every member is in the downloads above."
+                }
                 div.scroll {
                     table {
                         thead { tr { th scope="col" { "Member" } th scope="col" { "Status" } th scope="col" { "Roles" } th scope="col" { "Direct grants" } } }
@@ -286,6 +348,12 @@ fn org_body(snap: &Snapshot, at: Option<Seq>) -> Markup {
                                 }
                             }
                         }
+                    }
+                }
+                @if total > MEMBERS_PER_PAGE {
+                    nav.pager aria-label="Pages of members" {
+                        @if page > 1 { a rel="prev" href=(page_link(page - 1)) { "Previous members" } }
+                        @if shown_to < total { a rel="next" href=(page_link(page + 1)) { "Next members" } }
                     }
                 }
             }

@@ -39,13 +39,34 @@ async fn whole(
     org: &permledger_domain::OrgId,
     q: &api::MomentParams,
 ) -> Result<snapshot::Snapshot, ApiError> {
+    snapshot_of(s, caller, org, q, None)
+        .await
+        .map(|(snap, _)| snap)
+}
+
+/// The snapshot as `GET …/snapshot` reads it, with every member or one page of them (`skip`,
+/// `take`), and how many members there are in all: the console shows an org a page at a time.
+pub async fn snapshot_of(
+    s: &AppState,
+    caller: &Caller,
+    org: &permledger_domain::OrgId,
+    q: &api::MomentParams,
+    page: Option<(usize, usize)>,
+) -> Result<(snapshot::Snapshot, usize), ApiError> {
     caller.read(org)?;
     fresh(s, q.min_seq).await?;
     let at = resolve(&s.ledger.views(), q.at, s.clock.now())?;
     let covers = s.ledger.covers(at.seq).map_err(ApiError::unavailable)?;
     let views = s.ledger.views();
     let o = existing(views.org_at(org, at.seq), org)?;
-    Ok(snapshot::snapshot(&o, at, covers))
+    Ok(match page {
+        Some((skip, take)) => snapshot::snapshot_page(&o, at, covers, skip, take),
+        None => {
+            let snap = snapshot::snapshot(&o, at, covers);
+            let total = snap.members.len();
+            (snap, total)
+        }
+    })
 }
 
 pub async fn snapshot(
