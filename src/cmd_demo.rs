@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         sandboxes: None,
         console: Default::default(),
+        signer: Some(Arc::new(crate::data::signing_key(&dir)?)),
     };
     let stopping = state.stopping.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -187,7 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         out!("        because {detail}");
     }
-    let report = permledger_log::verify(&**ledger.log(), None, |_| {})?;
+    let report = permledger_log::verify(&**ledger.log(), &[], |_| {})?;
     match report {
         Ok(r) => out!("\nLog verified: {} events, head {}", r.events, r.head),
         Err(t) => out!("\nLog TAMPERED: {t}"),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use permledger_domain::{OrgId, UserId};
-use permledger_ledger::SystemClock;
+use permledger_ledger::{Clock as _, SystemClock};
 use permledger_server::{AppState, TokenRole, Tokens};
 
 #[derive(clap::Args)]
@@ -25,6 +25,15 @@ pub struct ServeArgs {
     /// The private key of `--tls-cert` (PEM).
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     tls_key: Option<std::path::PathBuf>,
+    /// Append a signed digest of the log's head to this file every `--witness-every` seconds
+    /// while the head moves, and once more at shutdown: a file meant to live on another system
+    /// (`permledger verify --witness FILE` proves the log extends each).
+    #[arg(long, value_name = "FILE")]
+    witness: Option<std::path::PathBuf>,
+    /// Seconds between two witness statements.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "witness",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    witness_every: u64,
 }
 
 #[derive(clap::Subcommand)]
@@ -148,6 +157,21 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
         crate::data::open_ledger(data)?
     };
     let tokens = Tokens::load(data)?;
+    // A writer's folder always has its key; one opened to inspect may not have one yet.
+    let signer = if read_only {
+        crate::data::existing_key(data)?.map(Arc::new)
+    } else {
+        Some(Arc::new(crate::data::signing_key(data)?))
+    };
+    let mut witness = match (&args.witness, &signer) {
+        (None, _) => None,
+        (Some(path), Some(key)) => Some(crate::witness::Witness::open(path, key.clone())?),
+        (Some(_), None) => anyhow::bail!(
+            "`--witness` signs digests, and `{}` has no signing key yet: open it once without \
+             `--read-only`",
+            data.display()
+        ),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -161,8 +185,28 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
             .sandboxes
             .map(|max| Arc::new(permledger_server::sandbox::Sandboxes::new(max))),
         console: Arc::new(permledger_server::console::Sessions::new(tls.is_some())),
+        signer,
     };
     let stopping = state.stopping.clone();
+    // The witness states the head every so often while the server runs, off the request
+    // threads; a failed write is reported and retried at the next turn.
+    let witnessing = witness.take().map(|mut w| {
+        let ledger = ledger.clone();
+        let mut stop = state.stopping.subscribe();
+        let every = std::time::Duration::from_secs(args.witness_every);
+        rt.spawn(async move {
+            loop {
+                if let Err(e) = w.state(&ledger, SystemClock.now()) {
+                    tracing::error!("the witness missed a statement: {e:#}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+            w
+        })
+    });
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         out!("listening on {}", listener.local_addr()?);
@@ -184,7 +228,15 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
         }
         anyhow::Ok(())
     })?;
+    let witness = witnessing.and_then(|task| rt.block_on(task).ok());
     drop(rt);
+    // The drain is over, so every acknowledged command is in the head: the last statement
+    // covers them all.
+    if let Some(mut w) = witness {
+        if let Some(last) = w.state(&ledger, SystemClock.now())? {
+            eprintln!("witnessed {}:{} in the witness file", last.seq, last.hash);
+        }
+    }
     // Every command already submitted is committed before the writer stops.
     ledger.shutdown();
     eprintln!("stopped; every acknowledged command is durable");

@@ -1,15 +1,16 @@
-//! `permledger export` and `permledger import`: the whole log as JSON Lines. Each line holds the
-//! event's position, its chain link, its stored bytes (hex, what the link covers) and the event
-//! decoded for people. Import checks every link before it writes anything, and only into an empty
-//! folder, so a broken or altered file is refused whole.
+//! `permledger export` and `permledger import`: the whole log as JSON Lines
+//! (`permledger_log::transfer`). Each line holds the event's position, its chain link, its
+//! stored bytes (hex, what the link covers) and the event decoded for people; the last line is
+//! the digest the file covers, signed with the ledger's key. Import checks every link, every
+//! readable copy against its bytes and the closing signature before it writes anything, and
+//! only into an empty folder, so a broken, edited or cut file is refused whole.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use permledger_log::chain::{link, Hash};
-use permledger_log::{Commit, PendingEvent};
-use serde::{Deserialize, Serialize};
+use permledger_log::transfer::{end_line, event_line, read_export, Check};
+use permledger_log::{Commit, PendingEvent, PublicKey};
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
@@ -22,19 +23,20 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// A file written by `permledger export`.
     file: PathBuf,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    seq: u64,
-    hash: String,
-    bytes: String,
-    event: serde_json::Value,
+    /// The public key of the ledger the file must come from (`permledger key show` there):
+    /// its closing digest must be signed with it. Without it, the signature is checked against
+    /// the key the file names.
+    #[arg(long, value_name = "ed25519:HEX", conflicts_with = "bytes_only")]
+    key: Option<PublicKey>,
+    /// Check only the chain of the stored bytes, ignoring the readable copies and a missing
+    /// closing digest: for exports written before exports were signed.
+    #[arg(long)]
+    bytes_only: bool,
 }
 
 pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let log = crate::data::read_log(data)?;
+    let key = crate::data::signing_key(data)?;
     let head = log.head()?;
     let total = head.seq;
     let bar = crate::data::progress_bar(total, "exporting");
@@ -67,22 +69,27 @@ pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
             chain
                 .check(r.seq, &r.hash, &r.bytes, &event)
                 .map_err(crate::data::Damaged)?;
-            let line = Line {
-                seq: r.seq,
-                hash: r.hash.to_hex(),
-                bytes: hex::encode(&r.bytes),
-                event: serde_json::to_value(&event)?,
-            };
-            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(event_line(r.seq, r.hash, &r.bytes, &event).as_bytes())?;
             out.write_all(b"\n")?;
         }
         bar.set_position(chain.last().seq);
     }
     chain.end(head).map_err(crate::data::Damaged)?;
+    let covers = key.sign(
+        chain.last(),
+        permledger_ledger::Clock::now(&permledger_ledger::SystemClock),
+    );
+    out.write_all(end_line(&covers).as_bytes())?;
+    out.write_all(b"\n")?;
     out.flush()?;
     bar.finish_and_clear();
     if args.out.is_some() {
-        eprintln!("exported {} events", chain.last().seq);
+        eprintln!(
+            "exported {} events, closed with digest {} signed by {}",
+            chain.last().seq,
+            chain.last(),
+            key.public()
+        );
     }
     Ok(0)
 }
@@ -90,42 +97,28 @@ pub fn export(data: &Path, args: ExportArgs) -> anyhow::Result<u8> {
 pub fn import(data: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open `{}`", args.file.display()))?;
-    // First pass: parse and check every link; nothing is written unless the whole file holds.
-    let mut prev = Hash::GENESIS;
-    let mut events = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let n = i + 1;
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let l: Line = serde_json::from_str(&line)
-            .with_context(|| format!("line {n} is not an exported event"))?;
-        let bytes =
-            hex::decode(&l.bytes).with_context(|| format!("line {n}: `bytes` is not hex"))?;
-        if l.seq != events.len() as u64 + 1 {
-            bail!(
-                "line {n}: event {} where {} was due: the file is not a whole log",
-                l.seq,
-                events.len() + 1
-            );
-        }
-        let hash = link(&prev, l.seq, &bytes);
-        if hash.to_hex() != l.hash {
-            bail!("line {n}: event {} does not link the chain: the file was altered; nothing imported", l.seq);
-        }
-        let event = permledger_log::envelope::decode(&bytes)
-            .with_context(|| format!("line {n}: event {} does not decode", l.seq))?;
-        if event.meta.seq != l.seq {
-            bail!(
-                "line {n}: the event inside is recorded as {}, not {}",
-                event.meta.seq,
-                l.seq
-            );
-        }
-        prev = hash;
-        events.push((event, bytes));
+    // Everything is checked before anything is written.
+    let check = match args.bytes_only {
+        true => Check::BytesOnly,
+        false => Check::Whole {
+            trusted: args.key.as_ref(),
+        },
+    };
+    let read = read_export(std::io::BufReader::new(file), check)
+        .map_err(|e| anyhow::anyhow!("{e}; nothing imported"))?;
+    match (&read.covers, &args.key) {
+        (Some(c), None) => eprintln!(
+            "note: the file's closing digest is signed by {}; give `--key` to require the key of \
+             the ledger you expect",
+            c.key
+        ),
+        (None, _) => eprintln!(
+            "note: the file has no closing digest; only its chain was checked (`--bytes-only`)"
+        ),
+        _ => {}
     }
+    let events = read.events;
+    let prev = read.head.hash;
     let log = crate::data::open_log(data)?;
     if log.head()?.seq != 0 {
         bail!(

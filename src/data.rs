@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use permledger_ledger::{Ledger, OpenError, SystemClock};
-use permledger_log::EventLog;
+use permledger_log::sign::KEY_FILE;
+use permledger_log::{EventLog, LedgerKey};
 use permledger_rocks::RocksLog;
 
 /// `$XDG_DATA_HOME/permledger`, else `~/.local/share/permledger`, else `./permledger-data`.
@@ -23,11 +24,28 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from("permledger-data")
 }
 
-/// The log, for writing: this process holds the folder, creating it if needed.
+/// The log, for writing: this process holds the folder, creating it if needed, with the
+/// ledger's signing key beside the log (made once, with the folder).
 pub fn open_log(dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
     let log = RocksLog::open(dir)
         .with_context(|| format!("cannot open the log in `{}`", dir.display()))?;
+    signing_key(dir)?;
     Ok(Arc::new(log))
+}
+
+/// The ledger's signing key, kept in the folder beside the log (never in it); made the first
+/// time a writer opens the folder. The folder must exist.
+pub fn signing_key(dir: &Path) -> anyhow::Result<LedgerKey> {
+    if !dir.is_dir() {
+        anyhow::bail!("there is no ledger in `{}`", dir.display());
+    }
+    Ok(LedgerKey::load_or_create(&dir.join(KEY_FILE))?)
+}
+
+/// The key of a folder opened for reading, if it has one yet (a folder no writer opened since
+/// signing came has none, and its digests go unsigned).
+pub fn existing_key(dir: &Path) -> anyhow::Result<Option<LedgerKey>> {
+    Ok(LedgerKey::load(&dir.join(KEY_FILE))?)
 }
 
 /// The log, for reading: read-only, beside a server that may hold it; a missing folder is an

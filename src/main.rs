@@ -15,6 +15,7 @@ mod cmd_serve;
 mod cmd_transfer;
 mod cmd_verify;
 mod data;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -96,8 +97,12 @@ enum Cmd {
     Query(cmd_query::QueryArgs),
     /// Walk the log, recompute every hash link, and report the first tampered event.
     Verify(cmd_verify::VerifyArgs),
-    /// Print the log's head (`SEQ:HASH`) to keep outside the system.
-    Digest,
+    /// Print the log's head (`SEQ:HASH`) to keep outside the system; `--signed`, as a
+    /// statement signed with the ledger's key.
+    Digest(cmd_verify::DigestArgs),
+    /// The ledger's signing key (Ed25519, kept in the data folder beside the log).
+    #[command(subcommand)]
+    Key(cmd_verify::KeyArgs),
     /// Rebuild every projection from the log and report how long it took.
     Rebuild,
     /// Write the whole log as JSON Lines (position, link, stored bytes, decoded event).
@@ -131,7 +136,8 @@ fn refuse(command: &Cmd, server: bool, read_only: bool) -> Option<String> {
         Cmd::Check(_) => "check",
         Cmd::Query(_) => "query",
         Cmd::Verify(_) => "verify",
-        Cmd::Digest => "digest",
+        Cmd::Digest(_) => "digest",
+        Cmd::Key(_) => "key",
         Cmd::Rebuild => "rebuild",
         Cmd::Export(_) => "export",
         Cmd::Import(_) => "import",
@@ -148,7 +154,7 @@ fn refuse(command: &Cmd, server: bool, read_only: bool) -> Option<String> {
             | Cmd::Check(_)
             | Cmd::Query(_)
             | Cmd::Verify(_)
-            | Cmd::Digest
+            | Cmd::Digest(_)
             | Cmd::Scenario(_)
     );
     if server && !remote {
@@ -213,11 +219,12 @@ fn main() -> ExitCode {
             Ok(None) => cmd_verify::verify(&data, args),
             Err(e) => Err(e),
         },
-        Cmd::Digest => match client(&cli.server, &cli.token, &cli.ca_cert) {
-            Ok(Some(c)) => cmd_verify::remote_digest(&c),
-            Ok(None) => cmd_verify::digest(&data),
+        Cmd::Digest(args) => match client(&cli.server, &cli.token, &cli.ca_cert) {
+            Ok(Some(c)) => cmd_verify::remote_digest(&c, args),
+            Ok(None) => cmd_verify::digest(&data, args),
             Err(e) => Err(e),
         },
+        Cmd::Key(args) => cmd_verify::key(&data, args),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
         Cmd::Scenario(args) => match (&cli.token, client(&cli.server, &cli.token, &cli.ca_cert)) {
             (_, Ok(None)) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),

@@ -234,21 +234,30 @@ fn story() -> TestLedger {
 fn export_lines(l: &TestLedger) -> String {
     let mut prev = Hash::GENESIS;
     let mut out = String::new();
+    let mut last_time = None;
     for e in &l.events {
         let mut e = e.clone();
         e.meta.event_id = uuid_of(e.meta.seq);
         let bytes = envelope::encode(&e).unwrap();
         let hash = link(&prev, e.meta.seq, &bytes);
         prev = hash;
-        let line = serde_json::json!({
-            "seq": e.meta.seq,
-            "hash": hash.to_hex(),
-            "bytes": hex::encode(&bytes),
-            "event": e,
-        });
-        out.push_str(&serde_json::to_string(&line).unwrap());
+        out.push_str(&permledger_log::transfer::event_line(
+            e.meta.seq, hash, &bytes, &e,
+        ));
         out.push('\n');
+        last_time = Some(e.meta.recorded_at);
     }
+    // Closed as every export is, signed with a key of a fixed seed so that the fixture is the
+    // same at every run (its secret is public: it vouches for nothing outside this file).
+    let key = permledger_log::LedgerKey::from_seed([7; 32]);
+    let head = permledger_log::Digest {
+        seq: l.events.len() as u64,
+        hash: prev,
+    };
+    out.push_str(&permledger_log::transfer::end_line(
+        &key.sign(head, last_time.unwrap()),
+    ));
+    out.push('\n');
     out
 }
 

@@ -83,7 +83,7 @@ fn acknowledged_commands_survive_sigkill_exactly_once() {
         assert!(this_round > 0, "round {round} acknowledged nothing");
 
         let log = RocksLog::open(dir.path()).unwrap();
-        let report = permledger_log::verify(&log, None, |_| {}).unwrap().unwrap();
+        let report = permledger_log::verify(&log, &[], |_| {}).unwrap().unwrap();
         let records = log.read(1, usize::MAX).unwrap();
         assert_eq!(records.len() as u64, report.events);
         let mut seen = HashSet::new();

@@ -186,12 +186,28 @@ fn a_cut_with_its_head_rewritten_or_a_recomputed_chain_fails_the_kept_digest() {
     assert!(text(&o).contains("truncated"), "{}", text(&o));
 }
 
-/// Starts `serve` with `extra` and answers (process, address).
+/// Starts `serve` with global flags `extra` and answers (process, address).
 fn serve(data: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = bin()
-        .args(["--data", data.to_str().unwrap()])
-        .args(extra)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    start(
+        bin()
+            .args(["--data", data.to_str().unwrap()])
+            .args(extra)
+            .args(["serve"]),
+    )
+}
+
+/// Starts `serve` with its own flags `flags`.
+fn serve_with(data: &Path, flags: &[&str]) -> (Child, String) {
+    start(
+        bin()
+            .args(["--data", data.to_str().unwrap(), "serve"])
+            .args(flags),
+    )
+}
+
+fn start(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -496,4 +512,264 @@ fn a_folder_rewritten_with_rocksdb_s_default_compression_opens() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// Waits until `path` holds at least `n` lines (the witness writes on its own clock).
+fn lines_of(path: &Path, n: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the witness file never held {n} lines");
+}
+
+#[test]
+fn signed_digests_and_a_witness_prove_a_live_ledger_and_catch_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    // The key was made with the folder; showing it again shows the same key.
+    let shown = text(&permledger(dir.path(), &["key", "show"]));
+    let public = shown.trim().to_string();
+    assert!(
+        public.starts_with("ed25519:") && public.len() == 72,
+        "{shown}"
+    );
+    assert_eq!(
+        text(&permledger(dir.path(), &["key", "show"])).trim(),
+        public
+    );
+
+    let witness_dir = tempfile::tempdir().unwrap();
+    let witness = witness_dir.path().join("witness.jsonl");
+    let witness_arg = witness.to_str().unwrap();
+    let op = token(dir.path(), "operator");
+    let auditor = token(dir.path(), "auditor");
+    let (mut child, addr) = serve_with(
+        dir.path(),
+        &["--witness", witness_arg, "--witness-every", "1"],
+    );
+    let server = format!("http://{addr}");
+    let cli = |t: &str, args: &[&str]| {
+        bin()
+            .args(["--server", &server, "--token", t])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The first statement is written as the server starts.
+    let first = lines_of(&witness, 1);
+    let stated: serde_json::Value = serde_json::from_str(&first[0]).unwrap();
+    assert_eq!(stated["seq"], 8);
+    assert_eq!(stated["key"], public.as_str());
+
+    // A signed digest kept from the live server proves itself against the kept public key.
+    let signed = cli(&auditor, &["digest", "--signed"]);
+    assert_eq!(signed.status.code(), Some(0), "{}", text(&signed));
+    let signed = String::from_utf8(signed.stdout).unwrap().trim().to_string();
+    let (_, _, body) = http(&addr, "GET", "/v1/digest", &auditor, None);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["signed"]["key"], public.as_str(), "{body}");
+    let o = cli(
+        &op,
+        &[
+            "run",
+            "--as",
+            "ann",
+            r#"{"type":"create_team","org":"acme","team":"ops"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = cli(&auditor, &["verify", "--digest", &signed, "--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("the log extends digest 8:"),
+        "{}",
+        text(&o)
+    );
+    // The statement edited (its time moved) no longer verifies: exit 3, saying so.
+    let mut edited: serde_json::Value = serde_json::from_str(&signed).unwrap();
+    edited["time"] = "2020-01-01T00:00:00Z".into();
+    let o = cli(
+        &auditor,
+        &["verify", "--digest", &edited.to_string(), "--key", &public],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("signature does not verify"),
+        "{}",
+        text(&o)
+    );
+
+    // The witness states the new head within a second; the server proves it extends both.
+    let lines = lines_of(&witness, 2);
+    assert!(lines[1].contains(r#""seq":9"#), "{lines:?}");
+    let o = cli(
+        &auditor,
+        &["verify", "--witness", witness_arg, "--key", &public],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("extends all 2 digests"), "{}", text(&o));
+
+    // A clean stop states nothing new (the head did not move) and leaves every line provable.
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    let lines = lines_of(&witness, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let o = permledger(
+        dir.path(),
+        &["verify", "--witness", witness_arg, "--key", &public],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Another ledger's key is not this one's: every signature is refused.
+    let other = tempfile::tempdir().unwrap();
+    story(other.path());
+    let other_key = text(&permledger(other.path(), &["key", "show"]))
+        .trim()
+        .to_string();
+    let o = permledger(
+        dir.path(),
+        &["verify", "--witness", witness_arg, "--key", &other_key],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("witness line 1") && text(&o).contains("not by the trusted key"),
+        "{}",
+        text(&o)
+    );
+
+    // The log rewritten into a whole, shorter chain: the witness names the first line it breaks.
+    with_rocksdb(dir.path(), |db| {
+        let events = db.cf_handle(cf::EVENTS).unwrap();
+        db.delete_cf(events, key(9)).unwrap();
+        set_head(db, 8);
+    });
+    assert_eq!(permledger(dir.path(), &["verify"]).status.code(), Some(0));
+    let o = permledger(
+        dir.path(),
+        &["verify", "--witness", witness_arg, "--key", &public],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not extend witness line 2 (digest 9:"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn an_export_closes_with_its_signed_digest_and_an_edited_or_cut_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    story(dir.path());
+    let public = text(&permledger(dir.path(), &["key", "show"]))
+        .trim()
+        .to_string();
+    let file = dir.path().join("log.jsonl");
+    let o = permledger(dir.path(), &["export", "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 9, "eight events and the closing digest");
+    let end: serde_json::Value = serde_json::from_str(&lines[8]).unwrap();
+    let head = text(&permledger(dir.path(), &["digest"]))
+        .trim()
+        .to_string();
+    assert_eq!(
+        format!(
+            "{}:{}",
+            end["covers"]["seq"],
+            end["covers"]["hash"].as_str().unwrap()
+        ),
+        head
+    );
+    assert_eq!(end["covers"]["key"], public.as_str());
+
+    let import = |lines: &[String], extra: &[&str]| {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), lines.join("\n")).unwrap();
+        let into = tempfile::tempdir().unwrap();
+        let mut args = vec!["import", f.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = permledger(into.path(), &args);
+        // Whatever the answer, a refused file leaves no log behind.
+        if !o.status.success() {
+            assert!(
+                !into.path().join("CURRENT").exists(),
+                "a refused import wrote a log"
+            );
+        }
+        o
+    };
+    // The file as written imports, and with the key of the ledger it came from.
+    let o = import(&lines, &["--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A readable field edited, its bytes left alone: refused, naming the event and the field.
+    let mut edited = lines.clone();
+    let mut fifth: serde_json::Value = serde_json::from_str(&edited[4]).unwrap();
+    fifth["event"]["meta"]["reason"] = "approved by CFO".into();
+    edited[4] = fifth.to_string();
+    let o = import(&edited, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("event 5's readable `meta.reason` says \"approved by CFO\" but its stored bytes say null"),
+        "{}",
+        text(&o)
+    );
+    // Cut before its closing line (or anywhere, at a line's end): refused as cut short.
+    let o = import(&lines[..6], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("cut short"), "{}", text(&o));
+    // Closed with a digest that is not its last link: refused.
+    let mut shifted = lines[..7].to_vec();
+    shifted.push(lines[8].clone());
+    let o = import(&shifted, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not the file's last link"),
+        "{}",
+        text(&o)
+    );
+    // Signed by another ledger than the one expected: refused.
+    let other = tempfile::tempdir().unwrap();
+    story(other.path());
+    let other_key = text(&permledger(other.path(), &["key", "show"]))
+        .trim()
+        .to_string();
+    let o = import(&lines, &["--key", &other_key]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not by the trusted key"), "{}", text(&o));
+
+    // An export of the first version (unsigned, its readable copies as that version wrote
+    // them) is refused whole, and imports by its bytes when asked to.
+    let golden: Vec<String> = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/log-v1.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(String::from)
+    .collect();
+    let o = import(&golden, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = import(&golden, &["--bytes-only"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("only its chain was checked"),
+        "{}",
+        text(&o)
+    );
 }

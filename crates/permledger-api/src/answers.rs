@@ -32,6 +32,11 @@ pub struct DigestAnswer {
     /// When event `seq` was recorded (absent for an empty log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<permledger_domain::Timestamp>,
+    /// The same digest stated now and signed with the ledger's key, to keep elsewhere and
+    /// check later with the public key (absent when the ledger has no key: a folder opened
+    /// read-only that no writer has opened since signing came).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<permledger_log::SignedDigest>,
 }
 
 /// `POST /v1/commands`: what the command recorded.
@@ -244,9 +249,12 @@ pub struct ChainFinding {
     /// The first tampered event and how, when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
-    /// The digest asked for (`SEQ:HASH`), when ok: the log extends it.
+    /// The digest asked for (`SEQ:HASH`; of several, the latest), when ok: the log extends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
+    /// When the log does not extend a digest given: that digest's position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departs_from: Option<Seq>,
 }
 
 /// The past at one position compared with a plain fold of the log up to it.

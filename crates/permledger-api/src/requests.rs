@@ -378,7 +378,15 @@ pub struct VerifyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[0-9]+:[0-9a-f]{64}$")]
     pub digest: Option<String>,
+    /// More digests kept earlier (a witness file's, `SEQ:HASH` each, at most 10,000): the log
+    /// must extend every one; the first it does not is named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10000)]
+    pub digests: Vec<String>,
 }
+
+/// The most digests one `POST /v1/verify` proves.
+pub const MAX_DIGESTS: usize = 10_000;
 
 fn yes() -> bool {
     true

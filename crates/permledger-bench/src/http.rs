@@ -74,6 +74,7 @@ pub fn run(
                 stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
                 sandboxes: None,
                 console: Default::default(),
+                signer: None,
             };
             server_rt.spawn(permledger_server::serve(state, listener, stopped))
         }

@@ -230,21 +230,21 @@ pub fn a_clean_log_verifies(log: &dyn EventLog) {
     for _ in 0..5 {
         log.append(&[next_commit(log, &org("acme"), 3)]).unwrap();
     }
-    let report = crate::verify(log, None, |_| {}).unwrap().unwrap();
+    let report = crate::verify(log, &[], |_| {}).unwrap().unwrap();
     assert_eq!(report.events, 15);
     assert_eq!(report.head, log.head().unwrap());
     let digest = crate::Digest {
         seq: 7,
         hash: log.read(7, 1).unwrap()[0].hash,
     };
-    let report = crate::verify(log, Some(digest), |_| {}).unwrap().unwrap();
+    let report = crate::verify(log, &[digest], |_| {}).unwrap().unwrap();
     assert_eq!(report.extends, Some(digest));
     let forged = crate::Digest {
         seq: 7,
         hash: Hash([1; 32]),
     };
     assert_eq!(
-        crate::verify(log, Some(forged), |_| {}).unwrap(),
+        crate::verify(log, &[forged], |_| {}).unwrap(),
         Err(crate::Tamper::DigestMismatch { seq: 7 })
     );
     let future = crate::Digest {
@@ -252,9 +252,21 @@ pub fn a_clean_log_verifies(log: &dyn EventLog) {
         hash: Hash([1; 32]),
     };
     assert!(matches!(
-        crate::verify(log, Some(future), |_| {}).unwrap(),
+        crate::verify(log, &[future], |_| {}).unwrap(),
         Err(crate::Tamper::DigestBeyondHead { .. })
     ));
+    // A witness's many digests: all proven, the latest reported; one forged among them named.
+    let at = |seq| crate::Digest {
+        seq,
+        hash: log.read(seq, 1).unwrap()[0].hash,
+    };
+    let kept = [at(3), at(7), at(12)];
+    let report = crate::verify(log, &kept, |_| {}).unwrap().unwrap();
+    assert_eq!(report.extends, Some(at(12)));
+    assert_eq!(
+        crate::verify(log, &[at(3), forged, at(12)], |_| {}).unwrap(),
+        Err(crate::Tamper::DigestMismatch { seq: 7 })
+    );
 }
 
 /// A follower catches up, then receives every new event exactly once while writers append.

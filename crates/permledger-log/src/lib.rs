@@ -7,6 +7,8 @@ pub mod conformance;
 pub mod envelope;
 pub mod follow;
 pub mod memory;
+pub mod sign;
+pub mod transfer;
 pub mod verify;
 
 use permledger_domain::{OrgId, Seq};
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use chain::{Digest, Hash};
 pub use follow::Follower;
 pub use memory::MemoryLog;
+pub use sign::{LedgerKey, PublicKey, SignedDigest};
 pub use verify::{verify, ChainCheck, Tamper, VerifyReport};
 
 /// One event as stored: its position, its chain link and its envelope bytes.

@@ -14,7 +14,7 @@ use crate::{EventLog, LogError};
 pub struct VerifyReport {
     pub events: u64,
     pub head: Digest,
-    /// The digest the log was proven to extend, when one was given.
+    /// The latest of the digests the log was proven to extend, when any was given.
     pub extends: Option<Digest>,
 }
 
@@ -103,16 +103,23 @@ impl fmt::Display for Tamper {
     }
 }
 
-/// Walks the whole log. `progress` is called with the number of events checked so far.
+/// Walks the whole log, proving along the way that it extends every digest given (kept
+/// earlier: one, or a witness file's). `progress` is called with the number of events checked
+/// so far.
 pub fn verify(
     log: &dyn EventLog,
-    digest: Option<Digest>,
+    digests: &[Digest],
     mut progress: impl FnMut(u64),
 ) -> Result<Result<VerifyReport, Tamper>, LogError> {
     const PROGRESS_EVERY: u64 = 4096;
     let stored_head = log.head()?;
     let mut chain = ChainCheck::new();
-    let mut extends = None;
+    // Each position a digest names, with every link stated for it.
+    let mut wanted: std::collections::BTreeMap<Seq, Vec<Hash>> = Default::default();
+    for d in digests {
+        wanted.entry(d.seq).or_default().push(d.hash);
+    }
+    let latest = digests.iter().copied().max_by_key(|d| d.seq);
     let mut tamper = None;
     // Up to the head read first: a live log grows meanwhile, and what it appends after that
     // head is the next verification's (what a store found after its head when it opened is in
@@ -127,13 +134,14 @@ pub fn verify(
                 reason: e.to_string(),
             })
             .and_then(|event| chain.check(seq, stored, bytes, &event))
-            .and_then(|link| match digest.filter(|d| d.seq == seq) {
-                Some(d) if d.hash != link.hash => Err(Tamper::DigestMismatch { seq }),
-                found => Ok(found),
+            .and_then(|link| match wanted.get(&seq) {
+                Some(hashes) if hashes.iter().any(|h| *h != link.hash) => {
+                    Err(Tamper::DigestMismatch { seq })
+                }
+                _ => Ok(()),
             });
         match checked {
-            Ok(found) => {
-                extends = found.or(extends);
+            Ok(()) => {
                 if seq % PROGRESS_EVERY == 0 {
                     progress(seq);
                 }
@@ -156,22 +164,22 @@ pub fn verify(
     if let Err(t) = chain.end(stored_head) {
         return Ok(Err(t));
     }
-    if let Some(d) = digest {
-        if d.seq == 0 && d.hash != Hash::GENESIS {
-            return Ok(Err(Tamper::DigestMismatch { seq: 0 }));
-        }
-        if d.seq > last.seq {
-            return Ok(Err(Tamper::DigestBeyondHead {
-                digest_seq: d.seq,
-                head: last.seq,
-            }));
-        }
-        extends = Some(d);
+    if wanted
+        .get(&0)
+        .is_some_and(|hashes| hashes.iter().any(|h| *h != Hash::GENESIS))
+    {
+        return Ok(Err(Tamper::DigestMismatch { seq: 0 }));
+    }
+    if let Some((&beyond, _)) = wanted.range(last.seq + 1..).next() {
+        return Ok(Err(Tamper::DigestBeyondHead {
+            digest_seq: beyond,
+            head: last.seq,
+        }));
     }
     Ok(Ok(VerifyReport {
         events: last.seq,
         head: last,
-        extends,
+        extends: latest,
     }))
 }
 

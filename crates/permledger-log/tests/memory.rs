@@ -23,7 +23,7 @@ fn verify_names_a_changed_event() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     log.tamper(5, bytes).unwrap();
-    let found = verify(&log, None, |_| {}).unwrap().unwrap_err();
+    let found = verify(&log, &[], |_| {}).unwrap().unwrap_err();
     assert_eq!(found.seq(), 5, "{found}");
 }
 
@@ -32,7 +32,7 @@ fn verify_names_a_moved_event() {
     let log = filled();
     let moved = log.read(9, 1).unwrap()[0].bytes.clone();
     log.tamper(4, moved).unwrap();
-    let found = verify(&log, None, |_| {}).unwrap().unwrap_err();
+    let found = verify(&log, &[], |_| {}).unwrap().unwrap_err();
     assert!(
         matches!(
             found,

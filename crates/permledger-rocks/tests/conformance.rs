@@ -32,7 +32,7 @@ fn what_was_acknowledged_survives_reopening() {
     assert_eq!(log.org_version(&acme).unwrap(), 12);
     log.append(&[next_commit(&log, &acme, 1)]).unwrap();
     assert_eq!(log.head().unwrap().seq, 13);
-    assert!(permledger_log::verify(&log, None, |_| {}).unwrap().is_ok());
+    assert!(permledger_log::verify(&log, &[], |_| {}).unwrap().is_ok());
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn a_folder_whose_last_events_vanished_takes_no_write_and_is_named_a_truncation(
         other => panic!("a damaged log took an append: {other:?}"),
     }
     assert_eq!(
-        permledger_log::verify(&log, None, |_| {}).unwrap(),
+        permledger_log::verify(&log, &[], |_| {}).unwrap(),
         Err(permledger_log::Tamper::Truncated { after: 7, head: 8 })
     );
 }
@@ -97,7 +97,7 @@ fn the_verifier_scanning_the_folder_names_a_vanished_event() {
     });
     let log = RocksLog::open(dir.path()).unwrap();
     assert_eq!(
-        permledger_log::verify(&log, None, |_| {}).unwrap(),
+        permledger_log::verify(&log, &[], |_| {}).unwrap(),
         Err(permledger_log::Tamper::Missing { seq: 5 })
     );
 }
@@ -121,7 +121,7 @@ fn a_stored_value_shorter_than_its_link_is_corruption_at_its_position() {
         "{scanned:?}"
     );
     assert!(matches!(
-        permledger_log::verify(&log, None, |_| {}),
+        permledger_log::verify(&log, &[], |_| {}),
         Err(LogError::Corruption { seq: 6, .. })
     ));
 }
@@ -174,7 +174,7 @@ fn a_layout_1_folder_opens_with_every_event_and_version_and_loses_its_org_heads(
         assert_eq!(log.org_version(&acme).unwrap(), 12);
         assert_eq!(log.read_org(&acme, 1, 100).unwrap().len(), 12);
         log.append(&[next_commit(&log, &acme, 1)]).unwrap();
-        assert!(permledger_log::verify(&log, None, |_| {}).unwrap().is_ok());
+        assert!(permledger_log::verify(&log, &[], |_| {}).unwrap().is_ok());
     }
     let (layout, cfs) = stored_layout(dir.path());
     assert_eq!(layout, cf::LAYOUT_VERSION.to_be_bytes());

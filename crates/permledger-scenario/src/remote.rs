@@ -283,6 +283,7 @@ impl Target for Remote {
             projections: false,
             past: Vec::new(),
             digest: None,
+            digests: Vec::new(),
         })?;
         let chain = v.chain.ok_or("the server did not verify the chain")?;
         Ok(finding(chain.ok, chain.problem))
@@ -294,6 +295,7 @@ impl Target for Remote {
             projections: true,
             past: Vec::new(),
             digest: None,
+            digests: Vec::new(),
         })?;
         let p = v
             .projections
@@ -307,6 +309,7 @@ impl Target for Remote {
             projections: false,
             past: vec![seq],
             digest: None,
+            digests: Vec::new(),
         })?;
         let p = v
             .past

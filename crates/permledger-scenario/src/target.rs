@@ -265,7 +265,7 @@ impl Target for InProcess {
     }
 
     fn verify_chain(&mut self) -> Answer<Result<(), String>> {
-        match permledger_log::verify(&**self.ledger.log(), None, |_| {}) {
+        match permledger_log::verify(&**self.ledger.log(), &[], |_| {}) {
             Ok(Ok(_)) => Ok(Ok(())),
             Ok(Err(t)) => Ok(Err(t.to_string())),
             Err(e) => Err(e.to_string()),

@@ -49,6 +49,8 @@ pub struct AppState {
     pub sandboxes: Option<Arc<sandbox::Sandboxes>>,
     /// The console's sessions.
     pub console: Arc<console::Sessions>,
+    /// The ledger's signing key: `GET /v1/digest` signs the head with it (None: unsigned).
+    pub signer: Option<Arc<permledger_log::LedgerKey>>,
 }
 
 /// Routes endpoint `E` to `handler`, at the method and path the contract gives it.

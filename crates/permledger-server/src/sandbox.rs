@@ -94,6 +94,7 @@ pub(crate) async fn create(
         stopping: s.stopping.clone(),
         sandboxes: None,
         console: Default::default(),
+        signer: None,
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     {

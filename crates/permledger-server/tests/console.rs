@@ -379,3 +379,94 @@ async fn sign_in_returns_only_to_console_pages() {
         assert_eq!(a.headers[header::LOCATION], to, "{next}");
     }
 }
+
+/// The integrity page gives the head signed with the ledger's key, and checks a signed digest
+/// pasted back: the statement as given holds, one with its time edited does not.
+#[tokio::test]
+async fn the_integrity_page_signs_the_head_and_checks_a_signed_digest() {
+    let mut s = story().await;
+    let key = permledger_log::LedgerKey::generate().unwrap();
+    let public = key.public();
+    s.signer = Some(std::sync::Arc::new(key));
+    let cookie = sign_in(&s, "ann-console").await;
+    let a = page(&s, "/console/integrity", &cookie).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains(&public.to_string()), "{}", a.body);
+    let start = a.body.find("id=\"signed-digest\">").unwrap() + "id=\"signed-digest\">".len();
+    let end = start + a.body[start..].find('<').unwrap();
+    // maud escapes the quotes of the JSON; the form sends them back as typed.
+    let statement = a.body[start..end].replace("&quot;", "\"");
+    let signed: permledger_log::SignedDigest = serde_json::from_str(&statement).unwrap();
+    let ask = |text: &str| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("digest", text)
+            .finish();
+        format!("/console/integrity?{q}")
+    };
+    let a = page(&s, &ask(&statement), &cookie).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("The log extends"), "{}", a.body);
+    let edited = permledger_log::SignedDigest {
+        time: permledger_domain::Timestamp::from_micros(signed.time.micros() - 1),
+        ..signed
+    };
+    let a = page(&s, &ask(&edited.to_string()), &cookie).await;
+    assert!(a.body.contains("does not hold"), "{}", a.body);
+}
+
+/// An org of 150 members shows 100 on its first page and the other 50 on the next, in id
+/// order, with the count of all of them and links between the pages; a page past the end says
+/// so in a sentence.
+#[tokio::test]
+async fn the_org_page_shows_members_a_page_at_a_time() {
+    let s = story().await;
+    for i in 0..146 {
+        let invite = format!("p{i}");
+        submit(
+            &s,
+            "ann",
+            json!({"type": "invite", "org": "acme", "invite": invite, "email": format!("{invite}@acme.test")}),
+            None,
+        )
+        .await;
+        submit(
+            &s,
+            &format!("u{i:03}"),
+            json!({"type": "accept_invite", "org": "acme", "invite": invite}),
+            None,
+        )
+        .await;
+    }
+    let cookie = sign_in(&s, "ann-console").await;
+    let first = page(&s, "/console/orgs/acme", &cookie).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(
+        first.body.contains("Members 1–100 of 148, by id."),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("members=2"), "a link to the next page");
+    assert!(first.body.contains("u097") && !first.body.contains("u098"));
+    let second = page(&s, "/console/orgs/acme?members=2", &cookie).await;
+    assert!(
+        second.body.contains("Members 101–148 of 148, by id."),
+        "{}",
+        second.body
+    );
+    assert!(
+        !second.body.contains("u097")
+            && second.body.contains("u098")
+            && second.body.contains("u145")
+    );
+    assert!(second.body.contains("rel=\"prev\""));
+    let past = page(&s, "/console/orgs/acme?members=9", &cookie).await;
+    assert!(
+        past.body
+            .contains("There is no page 9 of members: the org has 148 at this moment."),
+        "{}",
+        past.body
+    );
+    let zero = page(&s, "/console/orgs/acme?members=0", &cookie).await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST, "{}", zero.body);
+    assert!(zero.body.contains("counts from 1"), "{}", zero.body);
+}

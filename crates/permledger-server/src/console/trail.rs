@@ -569,10 +569,25 @@ pub async fn integrity(
                 other => return Err(ApiError::invalid(format!("the integrity page has no parameter `{other}`"))),
             }
         }
-        let digest = (!digest_text.is_empty())
-            .then(|| digest_text.parse::<permledger_log::Digest>())
-            .transpose()
-            .map_err(ApiError::invalid)?;
+        // A plain `SEQ:HASH`, or a signed statement (checked against this ledger's key).
+        let digest = if digest_text.is_empty() {
+            None
+        } else if digest_text.starts_with('{') {
+            let stated: permledger_log::SignedDigest = serde_json::from_str(&digest_text)
+                .map_err(|e| ApiError::invalid(format!("the signed digest does not read: {e}")))?;
+            let key = s.signer.as_ref().ok_or_else(|| {
+                ApiError::invalid("this ledger has no signing key to check a signed digest with")
+            })?;
+            Some(stated.check(&key.public()).map_err(|e| {
+                ApiError::invalid(format!("the signed digest does not hold: {e}"))
+            })?)
+        } else {
+            Some(
+                digest_text
+                    .parse::<permledger_log::Digest>()
+                    .map_err(ApiError::invalid)?,
+            )
+        };
         let head = s.ledger.seq();
         let current = s.ledger.covers(head).map_err(ApiError::unavailable)?;
         let outcome = if run || digest.is_some() {
@@ -581,16 +596,28 @@ pub async fn integrity(
             None
         };
         let last = s.console.last_verified();
+        // The same digest stated now and signed with the ledger's key, for keeping elsewhere.
+        let statement = match (&s.signer, current.digest().parse::<permledger_log::Digest>()) {
+            (Some(key), Ok(d)) => Some(key.sign(d, s.clock.now())),
+            _ => None,
+        };
         Ok(html! {
             section aria-labelledby="h-digest" {
                 h2 #h-digest { "The current digest" }
                 p { "Keep this digest (position and chain hash of the last event). Later, paste it below: if the log still extends it, nothing recorded up to it was altered, removed or reordered." }
                 p { code.digest #current-digest { (current.digest()) } " " button type="button" data-copy="current-digest" { "Copy" } }
+                @if let Some(signed) = &statement {
+                    p {
+                        "Signed now by the ledger's key " code.digest #ledger-key { (signed.key) }
+                        " (keep the key somewhere else too: `permledger verify --digest … --key …` checks a statement against it):"
+                    }
+                    p { code.digest #signed-digest { (signed) } " " button type="button" data-copy="signed-digest" { "Copy" } }
+                }
             }
             section aria-labelledby="h-check" {
                 h2 #h-check { "Check a digest kept earlier" }
                 form method="get" action="/console/integrity" {
-                    label for="digest" { "Digest (SEQ:HASH)" }
+                    label for="digest" { "Digest (SEQ:HASH, or a signed digest)" }
                     input #digest type="text" name="digest" value=(digest_text) autocomplete="off" spellcheck="false" size="72";
                     button type="submit" { "Check" }
                 }
@@ -634,7 +661,7 @@ async fn verify(
     let ledger = s.ledger.clone();
     let asked = digest.as_ref().map(ToString::to_string);
     let found = tokio::task::spawn_blocking(move || {
-        permledger_log::verify(&**ledger.log(), digest, |_| {})
+        permledger_log::verify(&**ledger.log(), digest.as_slice(), |_| {})
     })
     .await
     .map_err(ApiError::unavailable)?

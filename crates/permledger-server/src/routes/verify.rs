@@ -11,8 +11,8 @@ use crate::auth::Caller;
 use crate::extract::JsonBody;
 use crate::{ApiError, AppState};
 
-/// The hash chain and every stored event (proving, when a digest is given, that the log extends
-/// it), the served projections against a rebuild from the log, and the past at the positions
+/// The hash chain and every stored event (proving, when digests are given, that the log extends
+/// each), the served projections against a rebuild from the log, and the past at the positions
 /// asked. Operators and auditors; it reads the whole log. A position
 /// the log does not have is `not_found`, never reported as a failed verification.
 pub async fn verify(
@@ -21,13 +21,30 @@ pub async fn verify(
     JsonBody(req): JsonBody<api::VerifyRequest>,
 ) -> Answer<api::Verify> {
     caller.verifier()?;
-    let digest = match &req.digest {
-        None => None,
-        Some(d) => Some(
+    if req.digests.len() > api::MAX_DIGESTS {
+        return Err(ApiError::invalid(format!(
+            "`digests` holds at most {} digests, not {}",
+            api::MAX_DIGESTS,
+            req.digests.len()
+        )));
+    }
+    let mut digests = Vec::with_capacity(req.digests.len() + 1);
+    for (field, d) in req
+        .digest
+        .iter()
+        .map(|d| ("`digest`".to_string(), d))
+        .chain(
+            req.digests
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("`digests[{i}]`"), d)),
+        )
+    {
+        digests.push(
             d.parse::<permledger_log::Digest>()
-                .map_err(|e| ApiError::invalid(format!("`digest`: {e}")))?,
-        ),
-    };
+                .map_err(|e| ApiError::invalid(format!("{field}: {e}")))?,
+        );
+    }
     if req.past.len() > api::MAX_PAST {
         return Err(ApiError::invalid(format!(
             "`past` holds at most {} positions, not {}",
@@ -47,15 +64,16 @@ pub async fn verify(
     let ledger = s.ledger.clone();
     tokio::task::spawn_blocking(move || {
         // A digest is proven by the chain's verification, asked for or not.
-        let chain = if req.chain || digest.is_some() {
+        let chain = if req.chain || !digests.is_empty() {
             Some(
-                match permledger_log::verify(&**ledger.log(), digest, |_| {}) {
+                match permledger_log::verify(&**ledger.log(), &digests, |_| {}) {
                     Ok(Ok(r)) => api::ChainFinding {
                         ok: true,
                         events: Some(r.events),
                         head: Some(r.head.to_string()),
                         problem: None,
                         extends: r.extends.map(|d| d.to_string()),
+                        departs_from: None,
                     },
                     Ok(Err(t)) => api::ChainFinding {
                         ok: false,
@@ -63,6 +81,13 @@ pub async fn verify(
                         head: None,
                         problem: Some(t.to_string()),
                         extends: None,
+                        departs_from: match t {
+                            permledger_log::Tamper::DigestMismatch { seq } => Some(seq),
+                            permledger_log::Tamper::DigestBeyondHead { digest_seq, .. } => {
+                                Some(digest_seq)
+                            }
+                            _ => None,
+                        },
                     },
                     Err(e) => return Err(ApiError::unavailable(e)),
                 },
@@ -112,10 +137,15 @@ pub async fn digest(State(s): State<Arc<AppState>>, _caller: Caller) -> Answer<a
         (seq, time)
     };
     let covers = s.ledger.covers(seq).map_err(ApiError::unavailable)?;
+    let digest: permledger_log::Digest = format!("{seq}:{}", covers.hash)
+        .parse()
+        .map_err(ApiError::unavailable)?;
+    let signed = s.signer.as_ref().map(|k| k.sign(digest, s.clock.now()));
     Ok(Json(api::DigestAnswer {
-        digest: format!("{seq}:{}", covers.hash),
+        digest: digest.to_string(),
         seq,
         hash: covers.hash,
         time,
+        signed,
     }))
 }

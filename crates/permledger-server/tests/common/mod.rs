@@ -46,5 +46,6 @@ pub fn state() -> AppState {
         stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         sandboxes: None,
         console: Default::default(),
+        signer: None,
     }
 }
