@@ -15,6 +15,19 @@ pub struct ScenarioFile {
     pub steps: Vec<Value>,
 }
 
+/// A scenario file's name and steps, parsed strictly. `Err` names what does not parse (and the
+/// step).
+pub fn parse_file(text: &str) -> Result<(String, Vec<Step>), String> {
+    let file: ScenarioFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let steps = file
+        .steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Step::parse(v).map_err(|e| format!("step {}: {e}", i + 1)))
+        .collect::<Result<_, _>>()?;
+    Ok((file.name, steps))
+}
+
 /// A moment: `{"seq": N}`, `{"time": T}` or `{"mark": NAME}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

@@ -11,7 +11,7 @@ use permledger_rocks::RocksLog;
 use permledger_views::At;
 use serde_json::Value;
 
-use crate::format::{AtSpec, AuditExpect, DoStep, ScenarioFile, Step, Via};
+use crate::format::{AtSpec, AuditExpect, DoStep, Step, Via};
 use crate::remote::Remote;
 use crate::target::{InProcess, Target};
 
@@ -105,13 +105,7 @@ type Opener = Box<dyn Fn() -> Result<Box<dyn Target>, String>>;
 /// Parses a scenario given as text and runs it where `backend` says. `Err` is a file that does
 /// not parse.
 pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResult, String> {
-    let file: ScenarioFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let steps = file
-        .steps
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| Step::parse(v).map_err(|e| format!("step {}: {e}", i + 1)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (name, steps) = crate::format::parse_file(text)?;
     let start = start_of(&steps)?;
     let targets: Vec<Opener> = match backend {
         Backend::Local => vec![
@@ -165,7 +159,7 @@ pub fn run_text_on(path: &str, text: &str, backend: &Backend) -> Result<FileResu
     failures.extend(merge(per_target));
     Ok(FileResult {
         path: path.to_string(),
-        name: file.name,
+        name,
         failures,
         seen,
     })
@@ -578,12 +572,7 @@ mod tests {
     fn the_clock_starts_at_the_first_clock_step_before_any_command() {
         let before = |steps: &str| {
             let text = format!(r#"{{"name": "x", "steps": [{steps}]}}"#);
-            let file: ScenarioFile = serde_json::from_str(&text).unwrap();
-            let steps: Vec<Step> = file
-                .steps
-                .into_iter()
-                .map(|v| Step::parse(v).unwrap())
-                .collect();
+            let (_, steps) = crate::format::parse_file(&text).unwrap();
             start_of(&steps).unwrap().to_string()
         };
         let create =
