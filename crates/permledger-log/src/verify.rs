@@ -230,20 +230,23 @@ impl ChainCheck {
                 recorded_as: event.meta.seq,
             });
         }
+        // One probe of the org's version per event (a known org is the common case).
         let org = &event.meta.org;
-        let before = self.versions.get(org).copied().unwrap_or(0);
-        if event.meta.org_version != before + 1 {
+        let found = event.meta.org_version;
+        let version = self.versions.get_mut(org);
+        let expected = version.as_ref().map_or(1, |v| **v + 1);
+        if found != expected {
             return Err(Tamper::OrgVersion {
                 seq,
                 org: org.clone(),
-                expected: before + 1,
-                found: event.meta.org_version,
+                expected,
+                found,
             });
         }
-        match self.versions.get_mut(org) {
-            Some(v) => *v += 1,
+        match version {
+            Some(v) => *v = found,
             None => {
-                self.versions.insert(org.clone(), 1);
+                self.versions.insert(org.clone(), found);
             }
         }
         let here = Digest { seq, hash };
