@@ -234,9 +234,12 @@ pub fn remote_verify(client: &Client, args: VerifyArgs) -> anyhow::Result<u8> {
         out!("TAMPERED: {why}");
         return Ok(crate::EXIT_TAMPERED);
     }
-    let digests: Vec<String> = kept.iter().map(|k| k.digest.to_string()).collect();
+    let digests: Vec<api::DigestText> = kept
+        .iter()
+        .map(|k| api::DigestText(k.digest.to_string()))
+        .collect();
     // A long witness goes in turns; each is a whole verification of the chain.
-    let mut turns: Vec<&[String]> = digests.chunks(api::MAX_DIGESTS).collect();
+    let mut turns: Vec<&[api::DigestText]> = digests.chunks(api::MAX_DIGESTS).collect();
     if turns.is_empty() {
         turns.push(&[]);
     }

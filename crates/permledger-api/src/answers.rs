@@ -23,7 +23,7 @@ pub struct HealthAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DigestAnswer {
     /// `SEQ:HASH`, as `permledger digest` prints it and `verify --digest` takes it.
-    #[schema(pattern = "^[0-9]+:[0-9a-f]{64}$")]
+    #[schema(pattern = "^[0-9]{1,19}:[0-9a-f]{64}$")]
     pub digest: String,
     pub seq: Seq,
     /// The chain link of event `seq`, 64 hex digits.

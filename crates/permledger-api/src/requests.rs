@@ -376,17 +376,36 @@ pub struct VerifyRequest {
     /// A digest kept earlier (`SEQ:HASH`, from `GET /v1/digest` or `permledger digest`): the
     /// chain's verification also proves the log still extends it (and is run for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[0-9]+:[0-9a-f]{64}$")]
+    #[schema(pattern = "^[0-9]{1,19}:[0-9a-f]{64}$")]
     pub digest: Option<String>,
-    /// More digests kept earlier (a witness file's, `SEQ:HASH` each, at most 10,000): the log
-    /// must extend every one; the first it does not is named.
+    /// More digests kept earlier (a witness file's, `SEQ:HASH` each, at most 2,500: what fits
+    /// in a request's body): the log must extend every one; the first it does not is named.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(max_items = 10000)]
-    pub digests: Vec<String>,
+    #[schema(max_items = 2500)]
+    pub digests: Vec<DigestText>,
 }
 
-/// The most digests one `POST /v1/verify` proves.
-pub const MAX_DIGESTS: usize = 10_000;
+/// A digest as text: `SEQ:HASH`, a log position, a colon and its chain link (64 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DigestText(pub String);
+
+impl utoipa::PartialSchema for DigestText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "`SEQ:HASH`: a log position, a colon and its chain link (64 hex digits)",
+            ))
+            .pattern(Some("^[0-9]{1,19}:[0-9a-f]{64}$"))
+            .max_length(Some(84))
+            .into()
+    }
+}
+impl utoipa::ToSchema for DigestText {}
+
+/// The most digests one `POST /v1/verify` proves: 2,500 of the longest fit in a request's body.
+pub const MAX_DIGESTS: usize = 2_500;
 
 fn yes() -> bool {
     true

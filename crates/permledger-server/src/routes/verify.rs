@@ -37,7 +37,7 @@ pub async fn verify(
             req.digests
                 .iter()
                 .enumerate()
-                .map(|(i, d)| (format!("`digests[{i}]`"), d)),
+                .map(|(i, d)| (format!("`digests[{i}]`"), &d.0)),
         )
     {
         digests.push(
