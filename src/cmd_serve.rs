@@ -196,7 +196,9 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
         let every = std::time::Duration::from_secs(args.witness_every);
         rt.spawn(async move {
             loop {
-                if let Err(e) = w.state(&ledger, SystemClock.now()) {
+                // An append and its sync: off the async workers' turn.
+                let stated = tokio::task::block_in_place(|| w.state(&ledger, SystemClock.now()));
+                if let Err(e) = stated {
                     tracing::error!("the witness missed a statement: {e:#}");
                 }
                 tokio::select! {
