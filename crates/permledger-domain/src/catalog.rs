@@ -224,7 +224,7 @@ pub struct PermissionDef {
 }
 
 /// An org's catalog: every permission it knows, with its kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     defs: BTreeMap<PermissionKey, PermissionDef>,
 }

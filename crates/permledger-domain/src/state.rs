@@ -25,7 +25,7 @@ pub struct State {
     pub last_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Org {
     pub id: OrgId,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Org {
     pub links: BTreeMap<LinkId, InviteLink>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Role {
     pub name: String,
     pub kind: ScopeKind,
@@ -62,13 +62,13 @@ pub struct Role {
     pub seq: Seq,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Team {
     pub name: String,
     pub seq: Seq,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inbox {
     pub name: String,
     /// None: directly under the org (an SMS line).
@@ -85,7 +85,7 @@ pub enum MemberStatus {
     Suspended,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     pub status: MemberStatus,
     /// The event that set the status (the join, or the last suspension or reactivation).
@@ -97,7 +97,7 @@ pub struct Member {
 }
 
 /// A role held on one scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     pub role: RoleId,
     pub expires_at: Option<Timestamp>,
@@ -105,7 +105,7 @@ pub struct Assignment {
 }
 
 /// A direct grant of one permission on one scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GrantFact {
     pub expires_at: Option<Timestamp>,
     pub seq: Seq,
@@ -120,7 +120,40 @@ pub enum InviteStatus {
     Accepted(UserId),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `InviteStatus` as an externally tagged enum, the form every format can read.
+mod plain_status {
+    use super::{InviteStatus, UserId};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    enum Plain {
+        Pending,
+        Revoked,
+        Declined(UserId),
+        Accepted(UserId),
+    }
+
+    pub fn serialize<S: Serializer>(status: &InviteStatus, s: S) -> Result<S::Ok, S::Error> {
+        match status.clone() {
+            InviteStatus::Pending => Plain::Pending,
+            InviteStatus::Revoked => Plain::Revoked,
+            InviteStatus::Declined(u) => Plain::Declined(u),
+            InviteStatus::Accepted(u) => Plain::Accepted(u),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<InviteStatus, D::Error> {
+        Ok(match Plain::deserialize(d)? {
+            Plain::Pending => InviteStatus::Pending,
+            Plain::Revoked => InviteStatus::Revoked,
+            Plain::Declined(u) => InviteStatus::Declined(u),
+            Plain::Accepted(u) => InviteStatus::Accepted(u),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invite {
     pub email: String,
     pub role: Option<RoleId>,
@@ -128,12 +161,15 @@ pub struct Invite {
     pub grants: Vec<InviteGrant>,
     pub expires_at: Option<Timestamp>,
     pub guest: bool,
+    /// Stored in checkpoints as a plain enum: the JSON form's tag and content fields need a
+    /// self-describing format.
+    #[serde(with = "plain_status")]
     pub status: InviteStatus,
     pub issued_by: UserId,
     pub seq: Seq,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InviteLink {
     pub token_hash: String,
     pub role: Option<RoleId>,
@@ -171,7 +207,7 @@ impl<'a> ScopeRef<'a> {
 }
 
 /// One value per scope, split by kind so that lookups take a borrowed id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScopedMap<T> {
     pub org: Option<T>,
     pub teams: VecMap<TeamId, T>,
@@ -392,15 +428,21 @@ impl State {
         self.orgs.get(id)
     }
 
-    /// Folds one recorded event in. Events are facts already decided, so this never refuses;
-    /// an event that names something absent changes nothing about it.
-    pub fn apply(&mut self, event: &Event) {
-        let meta = &event.meta;
+    /// Moves the position and the last time past an event without folding it (`apply` does
+    /// this first; a reader holding some orgs only does this alone for the others' events).
+    pub fn pass(&mut self, meta: &crate::EventMeta) {
         self.seq = meta.seq;
         self.last_time = Some(
             self.last_time
                 .map_or(meta.recorded_at, |t| t.max(meta.recorded_at)),
         );
+    }
+
+    /// Folds one recorded event in. Events are facts already decided, so this never refuses;
+    /// an event that names something absent changes nothing about it.
+    pub fn apply(&mut self, event: &Event) {
+        let meta = &event.meta;
+        self.pass(meta);
         if let EventPayload::OrgCreated(e) = &event.payload {
             let mut catalog = Catalog::default();
             for def in &e.catalog {

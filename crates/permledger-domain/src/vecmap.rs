@@ -6,7 +6,7 @@
 
 use std::borrow::Borrow;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VecMap<K, V> {
     entries: Vec<(K, V)>,
 }

@@ -30,6 +30,7 @@
 //! 6. When every handle is gone the queue closes; the writer hands over what it has decided,
 //!    waits for the committer, and both threads end (`Ledger::shutdown` joins them).
 
+pub mod checkpoint;
 mod committer;
 mod replay;
 mod stats;
@@ -44,12 +45,15 @@ use std::thread::JoinHandle;
 use permledger_domain::{
     decide, Command, CommandMeta, Context, Event, OrgId, Rejection, Seq, State, Timestamp,
 };
-use permledger_log::{envelope, Commit, EventLog, Hash, IdempotencyEntry, LogError, PendingEvent};
+use permledger_log::{
+    envelope, Commit, Digest, EventLog, Hash, IdempotencyEntry, LogError, PendingEvent,
+};
 use permledger_views::Views;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use checkpoint::{Checkpoints, Restored, Written};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use replay::{replay, replay_checked, replay_unchecked, replay_until};
+pub use replay::{fold_from, replay, replay_checked, replay_unchecked, replay_until};
 pub use selfcheck::Mismatch;
 pub use stats::GroupStats;
 pub use writer::fingerprint;
@@ -88,6 +92,16 @@ pub enum SubmitError {
     ReadOnly(String),
 }
 
+/// When an open from a checkpoint proves the events below it unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Below {
+    /// Before the open answers (a writer on the command line: it appends to that chain).
+    Now,
+    /// On a thread of its own while the ledger serves (a server, which opens as fast as the
+    /// tail allows); damage found then stops every command.
+    InBackground,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
     #[error("the log failed: {0}")]
@@ -123,8 +137,9 @@ struct Shared {
     failures: std::sync::atomic::AtomicU64,
     /// Groups the committer has finished (committed, failed or void).
     finished: std::sync::atomic::AtomicU64,
-    /// Why commands are refused, when the ledger was opened for reading only.
-    read_only: Option<String>,
+    /// Why commands are refused, when the ledger was opened for reading only, or its log was
+    /// found damaged below the checkpoint it was opened from (`check_below_in_background`).
+    read_only: std::sync::OnceLock<String>,
 }
 
 /// A handle on the running ledger; clone it freely.
@@ -147,6 +162,70 @@ impl Ledger {
         progress: impl FnMut(Seq, Seq),
     ) -> Result<Ledger, OpenError> {
         let views = replay(&*log, progress)?;
+        Self::start(log, clock, views)
+    }
+
+    /// Opens from the newest checkpoint the log agrees with (`Checkpoints::restore`; each one
+    /// passed over is `warn`ed), folding only the tail after it, with its chain checked as every
+    /// open checks it; with none, the whole log. `below` says when the events the checkpoint
+    /// covers are proven unchanged (their links recomputed, `links_hold`). Answers the ledger
+    /// and the checkpoint's position, if one was used.
+    pub fn open_from(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        checkpoints: &Checkpoints,
+        below: Below,
+        warn: &mut dyn FnMut(String),
+        progress: impl FnMut(Seq, Seq),
+    ) -> Result<(Ledger, Option<Digest>), OpenError> {
+        let restored = checkpoints.restore(&*log, &|_| true, warn)?;
+        let at = restored.as_ref().map(|r| r.at);
+        if let (Some(at), Below::Now) = (at, below) {
+            permledger_log::verify::links_hold(&*log, at, |_| {})?.map_err(OpenError::Tampered)?;
+        }
+        let views = match fold_from(&*log, restored, &|_| true, progress)? {
+            (views, None) => views,
+            (_, Some(t)) => return Err(OpenError::Tampered(t)),
+        };
+        let ledger = Self::start(log, clock, views)?;
+        if let (Some(at), Below::InBackground) = (at, below) {
+            ledger.check_below_in_background(at)?;
+        }
+        Ok((ledger, at))
+    }
+
+    /// Recomputes the links below a checkpoint on a thread of its own while the ledger serves;
+    /// if they do not hold, the ledger refuses every command from then on, saying why
+    /// (`read_only`), and the error is logged.
+    fn check_below_in_background(&self, at: Digest) -> Result<(), OpenError> {
+        let shared = self.shared.clone();
+        std::thread::Builder::new()
+            .name("permledger-below".into())
+            .spawn(move || {
+                let why = match permledger_log::verify::links_hold(&*shared.log, at, |_| {}) {
+                    Ok(Ok(())) => {
+                        tracing::info!(seq = at.seq, "the log below the checkpoint holds");
+                        return;
+                    }
+                    Ok(Err(t)) => format!(
+                        "the log is damaged below the checkpoint it was opened from ({t}); \
+                         `permledger verify` checks the whole chain"
+                    ),
+                    Err(e) => format!("the log below the checkpoint cannot be read ({e})"),
+                };
+                tracing::error!("{why}; every command is refused from now on");
+                let _ = shared.read_only.set(why);
+            })
+            .map(|_| ())
+            .map_err(|e| OpenError::Thread(e.to_string()))
+    }
+
+    /// Starts the writer over views folded to the log's head.
+    fn start(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        views: Views,
+    ) -> Result<Ledger, OpenError> {
         let seq = views.seq();
         // The writer's own copy, made on every core: at ten million events a plain clone took
         // 3.2 to 7.3 s (into reused or fresh memory), this copy 2.0 to 4.4 s.
@@ -158,7 +237,7 @@ impl Ledger {
             stats: Default::default(),
             failures: Default::default(),
             finished: Default::default(),
-            read_only: None,
+            read_only: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let (handoff, groups) = std::sync::mpsc::sync_channel::<Group>(1);
@@ -200,6 +279,30 @@ impl Ledger {
         progress: impl FnMut(Seq, Seq),
     ) -> Result<(Ledger, Option<permledger_log::Tamper>), OpenError> {
         let (views, damage) = replay_checked(&*log, progress)?;
+        Ok(Self::reading(log, views, damage))
+    }
+
+    /// The same from the newest checkpoint the log agrees with, holding only the orgs `wanted`
+    /// keeps (a question about one org reads that org's part of the checkpoint and the tail):
+    /// the answers about those orgs are those of a whole fold. The events below the checkpoint
+    /// are trusted as they were when it was written (`permledger verify` rereads them).
+    pub fn open_read_only_from(
+        log: Arc<dyn EventLog>,
+        checkpoints: &Checkpoints,
+        wanted: &(dyn Fn(&OrgId) -> bool + Sync),
+        warn: &mut dyn FnMut(String),
+        progress: impl FnMut(Seq, Seq),
+    ) -> Result<(Ledger, Option<permledger_log::Tamper>), OpenError> {
+        let restored = checkpoints.restore(&*log, wanted, warn)?;
+        let (views, damage) = fold_from(&*log, restored, wanted, progress)?;
+        Ok(Self::reading(log, views, damage))
+    }
+
+    fn reading(
+        log: Arc<dyn EventLog>,
+        views: Views,
+        damage: Option<permledger_log::Tamper>,
+    ) -> (Ledger, Option<permledger_log::Tamper>) {
         let seq = views.seq();
         let reason = match &damage {
             Some(t) => format!("the log is damaged ({t}); reads are served up to event {seq}"),
@@ -212,23 +315,36 @@ impl Ledger {
             stats: Default::default(),
             failures: Default::default(),
             finished: Default::default(),
-            read_only: Some(reason),
+            read_only: std::sync::OnceLock::from(reason),
         });
         // No writer: the queue's receiving end is dropped at once.
         let (tx, _) = mpsc::channel(1);
-        Ok((
+        (
             Ledger {
                 shared,
                 tx,
                 writer: Arc::new(std::sync::Mutex::new(None)),
             },
             damage,
-        ))
+        )
+    }
+
+    /// Writes a checkpoint of the published views. The writer waits for the views meanwhile:
+    /// for a ledger nothing is written to (one opened for reading, or stopping); a running
+    /// server writes them behind itself (`checkpoint::behind`).
+    pub fn write_checkpoint(
+        &self,
+        checkpoints: &Checkpoints,
+        now: Timestamp,
+    ) -> Result<Written, checkpoint::Failed> {
+        let views = self.views();
+        let link = checkpoint::link_at(&*self.shared.log, views.seq())?;
+        Ok(checkpoints.write(&views, link, now)?)
     }
 
     /// Why commands are refused, when the ledger was opened for reading only.
     pub fn read_only(&self) -> Option<&str> {
-        self.shared.read_only.as_deref()
+        self.shared.read_only.get().map(String::as_str)
     }
 
     /// Submits a command and waits until it is durable (or refused).
@@ -237,7 +353,7 @@ impl Ledger {
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
-        if let Some(why) = &self.shared.read_only {
+        if let Some(why) = self.shared.read_only.get() {
             return Err(SubmitError::ReadOnly(why.clone()));
         }
         let (reply, rx) = oneshot::channel();
@@ -258,7 +374,7 @@ impl Ledger {
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
-        if let Some(why) = &self.shared.read_only {
+        if let Some(why) = self.shared.read_only.get() {
             return Err(SubmitError::ReadOnly(why.clone()));
         }
         let (reply, rx) = oneshot::channel();
@@ -506,16 +622,42 @@ impl Ledger {
     /// Stops taking commands, lets the writer finish every command already submitted, and waits
     /// for it when this is the last handle (the writer ends once every handle is gone).
     pub fn shutdown(self) {
+        self.stop();
+    }
+
+    /// Stops as `shutdown` does and then, when this was the last handle (every command is in),
+    /// writes a checkpoint of the final views: the next open folds nothing.
+    pub fn shutdown_with_checkpoint(
+        self,
+        checkpoints: &Checkpoints,
+        now: Timestamp,
+    ) -> Option<Result<Written, checkpoint::Failed>> {
+        let shared = self.stop()?;
+        let views = match shared.views.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if shared.read_only.get().is_some() {
+            return None;
+        }
+        Some(
+            checkpoint::link_at(&*shared.log, views.seq())
+                .map_err(checkpoint::Failed::from)
+                .and_then(|link| Ok(checkpoints.write(&views, link, now)?)),
+        )
+    }
+
+    /// Closes the queue and joins the writer when this is the last handle: then the views are
+    /// final, and answered.
+    fn stop(self) -> Option<Arc<Shared>> {
         let Ledger { writer, tx, shared } = self;
         drop(tx);
-        drop(shared);
         let handle = match Arc::try_unwrap(writer) {
             Ok(m) => m.into_inner().ok().flatten(),
             Err(_) => None,
-        };
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
+        }?;
+        let _ = handle.join();
+        Some(shared)
     }
 }
 

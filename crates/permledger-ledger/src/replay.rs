@@ -2,6 +2,7 @@
 //! checks the chain as it reads (`ChainCheck`: each link, position and org version, and at the
 //! end the stored head), so nothing is ever folded from a history that does not hold.
 
+use permledger_domain::OrgId;
 use permledger_log::{ChainCheck, Digest, Tamper};
 
 use super::*;
@@ -27,6 +28,7 @@ pub fn replay_until(
     let mut state = Views::for_rebuild(usize::try_from(total).unwrap_or(0));
     let folded = fold_log(
         log,
+        ChainCheck::new(),
         total,
         Check::Chain,
         |event| state.apply(event),
@@ -49,23 +51,91 @@ pub fn replay_until(
 /// For an operator's inspection of a damaged folder (`--read-only`); every other open refuses.
 pub fn replay_checked(
     log: &dyn EventLog,
+    progress: impl FnMut(Seq, Seq),
+) -> Result<(Views, Option<Tamper>), OpenError> {
+    fold_from(log, None, &|_| true, progress)
+}
+
+/// The same from a checkpoint's views (`None`: from the first event), folding the tail after
+/// it with the chain checked from the checkpoint's link on. Only the orgs `wanted` keeps are
+/// folded (a checkpoint restored for a few orgs holds no others); the others' events only move
+/// the position on.
+pub fn fold_from(
+    log: &dyn EventLog,
+    start: Option<crate::checkpoint::Restored>,
+    wanted: &(dyn Fn(&OrgId) -> bool + Sync),
     mut progress: impl FnMut(Seq, Seq),
 ) -> Result<(Views, Option<Tamper>), OpenError> {
     let head = log.head()?;
-    let mut state = Views::for_rebuild(usize::try_from(head.seq).unwrap_or(0));
+    let (mut state, chain) = match start {
+        Some(r) => {
+            let mut views = r.views;
+            views.reserve(usize::try_from(head.seq.saturating_sub(r.at.seq)).unwrap_or(0));
+            let chain = ChainCheck::resume(r.at, r.versions.iter().map(|(o, v)| (o, *v)));
+            (views, chain)
+        }
+        None => (
+            Views::for_rebuild(usize::try_from(head.seq).unwrap_or(0)),
+            ChainCheck::new(),
+        ),
+    };
     let folded = fold_log(
         log,
+        chain,
         Seq::MAX,
         Check::Chain,
-        |event| state.apply(event),
+        |event| {
+            if wanted(&event.meta.org) {
+                state.apply(event)
+            } else {
+                state.pass(event)
+            }
+        },
         |seq| progress(seq, head.seq),
     )?;
     let tamper = match folded.tamper {
         Some(t) => Some(t),
         None => folded.chain_end(head).err(),
     };
-    state.index_checks();
+    state.finish_rebuild();
     Ok((state, tamper))
+}
+
+/// Folds from a checkpoint's views (or the first event) up to the event at `upto`, and no
+/// further, whatever is appended meanwhile: the views a background checkpoint is written from.
+pub(crate) fn fold_until(
+    log: &dyn EventLog,
+    start: Option<crate::checkpoint::Restored>,
+    upto: Seq,
+) -> Result<Views, OpenError> {
+    let (mut state, chain) = match start {
+        Some(r) if r.at.seq <= upto => {
+            let chain = ChainCheck::resume(r.at, r.versions.iter().map(|(o, v)| (o, *v)));
+            (r.views, chain)
+        }
+        _ => (
+            Views::for_rebuild(usize::try_from(upto).unwrap_or(0)),
+            ChainCheck::new(),
+        ),
+    };
+    let folded = fold_log(
+        log,
+        chain,
+        upto,
+        Check::Chain,
+        |event| state.apply(event),
+        |_| {},
+    )?;
+    if let Some(t) = folded.tamper {
+        return Err(OpenError::Tampered(t));
+    }
+    if folded.last.seq < upto {
+        return Err(OpenError::Tampered(Tamper::Missing {
+            seq: folded.last.seq + 1,
+        }));
+    }
+    // Written out, never asked: the check indexes are left unbuilt.
+    Ok(state)
 }
 
 /// The whole log folded without checking a link: only for `permledger bench`, which measures
@@ -79,6 +149,7 @@ pub fn replay_unchecked(
     let mut state = Views::for_rebuild(usize::try_from(head.seq).unwrap_or(0));
     let folded = fold_log(
         log,
+        ChainCheck::new(),
         head.seq,
         Check::Nothing,
         |event| state.apply(event),
@@ -125,12 +196,14 @@ enum Item {
     Failed(OpenError),
 }
 
-/// Hands every event `1..=until` to `apply`, in order, and each batch's last position to
-/// `progress`, checking the chain as asked; stops before the first event that breaks it. Two
+/// Hands every event after the chain's last one up to `until` to `apply`, in order, and each
+/// batch's last position to `progress`, checking the chain as asked (from `chain`, a new one
+/// or one resumed at a checkpoint); stops before the first event that breaks it. Two
 /// threads: one scans the log, checks and decodes the stored bytes where they lie, the other
 /// (the caller's) applies; a bounded channel between them keeps memory flat.
 pub(crate) fn fold_log(
     log: &dyn EventLog,
+    chain: ChainCheck,
     until: Seq,
     check: Check,
     mut apply: impl FnMut(&Event),
@@ -144,8 +217,9 @@ pub(crate) fn fold_log(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(IN_FLIGHT);
         let (give_back, spent) = std::sync::mpsc::sync_channel::<Vec<Event>>(IN_FLIGHT + 2);
+        let from = chain.last();
         let reader = scope.spawn(move || {
-            let mut chain = (check == Check::Chain).then(ChainCheck::new);
+            let mut chain = (check == Check::Chain).then_some(chain);
             let mut batch = Vec::with_capacity(BATCH);
             let mut tamper = None;
             let send = |batch: &mut Vec<Event>| {
@@ -159,7 +233,7 @@ pub(crate) fn fold_log(
                 tx.send(Item::Batch(std::mem::replace(batch, empty)))
                     .is_ok()
             };
-            let scanned = log.scan(1, &mut |seq, stored, bytes| {
+            let scanned = log.scan(from.seq + 1, &mut |seq, stored, bytes| {
                 if seq > until {
                     return false;
                 }
@@ -197,10 +271,7 @@ pub(crate) fn fold_log(
             }
             chain
         });
-        let mut last = Digest {
-            seq: 0,
-            hash: permledger_log::Hash::GENESIS,
-        };
+        let mut last = from;
         let mut tamper = None;
         let mut failed = None;
         for item in rx {

@@ -55,6 +55,7 @@ impl Ledger {
         let mut fresh = State::default();
         let folded = fold_log(
             &**self.log(),
+            permledger_log::ChainCheck::new(),
             seq,
             Check::Chain,
             |event| fresh.apply(event),

@@ -183,6 +183,48 @@ pub fn verify(
     }))
 }
 
+/// Whether the links of the events up to `upto` hold and end at its hash: every stored link
+/// recomputed from its bytes, from the first event, without decoding one. A checkpoint is
+/// written only from a fold that checked every event; this proves the log still holds the same
+/// bytes below it, so an open that starts from the checkpoint can trust them.
+pub fn links_hold(
+    log: &dyn EventLog,
+    upto: Digest,
+    mut progress: impl FnMut(Seq),
+) -> Result<Result<(), Tamper>, LogError> {
+    let mut prev = Digest {
+        seq: 0,
+        hash: Hash::GENESIS,
+    };
+    let mut found = None;
+    log.scan(1, &mut |seq, stored, bytes| {
+        if seq > upto.seq {
+            return false;
+        }
+        let due = prev.seq + 1;
+        if seq != due {
+            found = Some(Tamper::Missing { seq: due });
+            return false;
+        }
+        let hash = link(&prev.hash, seq, bytes);
+        if hash != *stored {
+            found = Some(Tamper::Changed { seq });
+            return false;
+        }
+        prev = Digest { seq, hash };
+        if seq % 65_536 == 0 {
+            progress(seq);
+        }
+        seq < upto.seq
+    })?;
+    Ok(match found {
+        Some(t) => Err(t),
+        None if prev.seq < upto.seq => Err(Tamper::Missing { seq: prev.seq + 1 }),
+        None if prev.hash != upto.hash => Err(Tamper::Changed { seq: upto.seq }),
+        None => Ok(()),
+    })
+}
+
 /// The chain checked as a log is read, one stored event after another: the same checks as
 /// [`verify`], for every reader that folds the log (an open, a rebuild), so that nothing is
 /// folded from a chain that does not hold. Feed it every stored event from the first, in the
@@ -196,6 +238,21 @@ pub struct ChainCheck {
 impl ChainCheck {
     pub fn new() -> ChainCheck {
         ChainCheck::default()
+    }
+
+    /// The check resumed after event `last` (a checkpoint's position and link), each org at
+    /// the version it had there: feed it the events after `last`.
+    pub fn resume<'a>(
+        last: Digest,
+        versions: impl IntoIterator<Item = (&'a OrgId, u64)>,
+    ) -> ChainCheck {
+        ChainCheck {
+            prev: (last.seq > 0).then_some(last),
+            versions: versions
+                .into_iter()
+                .map(|(org, v)| (org.clone(), v))
+                .collect(),
+        }
     }
 
     /// The last event checked (the genesis link before the first).

@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 /// Changes of one value, in position order. Most values change once in their life, so the first
 /// change is held inline: reading a member's standing or an assignment follows no pointer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hist<T> {
     changes: SmallVec<[(u64, Option<T>); 1]>,
 }

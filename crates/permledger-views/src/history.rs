@@ -22,7 +22,7 @@ use crate::hist::Hist;
 use permledger_domain::vecmap::VecMap;
 
 /// A member's own facts besides its roles and grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberCore {
     pub status: MemberStatus,
     pub status_seq: Seq,
@@ -30,14 +30,14 @@ pub struct MemberCore {
     pub joined_seq: Seq,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberHist {
     pub core: Hist<MemberCore>,
     pub roles: ScopedMap<Hist<Assignment>>,
     pub grants: ScopedMap<VecMap<PermissionKey, Hist<GrantFact>>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrgHistory {
     pub id: OrgId,
     pub preset: PresetName,

@@ -72,6 +72,11 @@ impl Views {
         v
     }
 
+    /// Room for `events` more events' positions (a fold of a checkpoint's tail).
+    pub fn reserve(&mut self, events: usize) {
+        self.times.reserve(events);
+    }
+
     /// Builds every org's check index from the live state, and follows events from now on, each
     /// org's index built on one of the machine's cores (`map_orgs`).
     pub fn index_checks(&mut self) {
@@ -80,6 +85,14 @@ impl Views {
             .into_iter()
             .collect();
         self.checks_deferred = false;
+    }
+
+    /// Builds the check indexes a rebuild (or a decoded checkpoint) left for its end; nothing
+    /// when they already follow events.
+    pub fn finish_rebuild(&mut self) {
+        if self.checks_deferred {
+            self.index_checks();
+        }
     }
 
     /// A copy of the live state (the writer's own, at a restart), its orgs copied on every core.
@@ -94,42 +107,12 @@ impl Views {
     /// `f` of every live org, the orgs shared out by size among the machine's cores (the largest
     /// org alone can be a third of the members), no more threads than orgs.
     pub fn map_orgs<R: Send>(&self, f: impl Fn(&OrgId, &Org) -> R + Sync) -> Vec<(OrgId, R)> {
-        let mut orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
-        orgs.sort_unstable_by_key(|(_, org)| std::cmp::Reverse(org.members.len()));
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(orgs.len())
-            .max(1);
-        let mut shares: Vec<(usize, Vec<(&OrgId, &Org)>)> = vec![(0, Vec::new()); threads];
-        for (id, org) in orgs {
-            if let Some(lightest) = shares.iter_mut().min_by_key(|(load, _)| *load) {
-                lightest.0 += org.members.len() + 1;
-                lightest.1.push((id, org));
-            }
-        }
-        let f = &f;
-        let work = move |share: Vec<(&OrgId, &Org)>| -> Vec<(OrgId, R)> {
-            share
-                .into_iter()
-                .map(|(id, org)| (id.clone(), f(id, org)))
-                .collect()
-        };
-        std::thread::scope(|scope| {
-            let mut shares = shares.into_iter().map(|(_, share)| share);
-            let first = shares.next().unwrap_or_default();
-            let others: Vec<_> = shares
-                .map(|share| scope.spawn(move || work(share)))
-                .collect();
-            let mut done = work(first);
-            // A thread that panicked re-raises here, as the same work on this thread would.
-            for h in others {
-                match h.join() {
-                    Ok(d) => done.extend(d),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            done
-        })
+        let orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
+        in_shares(
+            &orgs,
+            |(_, org)| org.members.len() as u64,
+            |(id, org)| ((*id).clone(), f(id, org)),
+        )
     }
 
     /// The last position folded in.
@@ -161,6 +144,13 @@ impl Views {
                 self.histories.insert(event.meta.org.clone(), h);
             }
         }
+    }
+
+    /// Records an event's position and time without folding it into its org: for views that hold
+    /// some orgs only (`checkpoint::decode_some`), which pass over the others' events.
+    pub fn pass(&mut self, event: &Event) {
+        self.live.pass(&event.meta);
+        self.times.push((event.meta.seq, event.meta.recorded_at));
     }
 
     /// Whether the user may do `key` on the scope at the present (the last position folded in),
@@ -230,7 +220,48 @@ impl Views {
     }
 }
 
+/// `f` of every item, the items shared out by weight among the machine's cores (the largest org
+/// alone can be a third of the members), no more threads than items; in no particular order.
+pub(crate) fn in_shares<T: Sync, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> u64,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len())
+        .max(1);
+    let mut order: Vec<&T> = items.iter().collect();
+    order.sort_unstable_by_key(|t| std::cmp::Reverse(weight(t)));
+    let mut shares: Vec<(u64, Vec<&T>)> = vec![(0, Vec::new()); threads];
+    for t in order {
+        if let Some(lightest) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            lightest.0 += weight(t) + 1;
+            lightest.1.push(t);
+        }
+    }
+    let f = &f;
+    let work = move |share: Vec<&T>| share.into_iter().map(f).collect::<Vec<R>>();
+    std::thread::scope(|scope| {
+        let mut shares = shares.into_iter().map(|(_, share)| share);
+        let first = shares.next().unwrap_or_default();
+        let others: Vec<_> = shares
+            .map(|share| scope.spawn(move || work(share)))
+            .collect();
+        let mut done = work(first);
+        // A thread that panicked re-raises here, as the same work on this thread would.
+        for h in others {
+            match h.join() {
+                Ok(d) => done.extend(d),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        done
+    })
+}
+
 pub mod audit;
+pub mod checkpoint;
 pub mod describe;
 pub mod diff;
 pub mod export;

@@ -1,0 +1,393 @@
+//! Checkpoints: the views at one position, written to bytes so that an open can start there and
+//! fold only the log's tail (docs/decisions/0010-checkpoints.md). A checkpoint is never part of
+//! the log and never needed for correctness: one that cannot be read, or that disagrees with the
+//! log, is ignored and the log folded whole.
+//!
+//! Layout (all integers little-endian):
+//!
+//! ```text
+//! magic          8 bytes   "PLCKPT\r\n"
+//! format         u32       FORMAT
+//! header length  u64
+//! header         bincode   Header: position, chain hash, and where each section lies
+//! header hash    32 bytes  BLAKE3 of everything before it
+//! sections       ...       each org's present and history (OrgPart), then the event times
+//! ```
+//!
+//! Each section carries its own BLAKE3 hash in the header, checked before it is decoded, so a
+//! reader that needs a few orgs (`decode_some`) reads and checks only theirs, and a whole open
+//! checks and decodes the sections on every core at once.
+
+use std::io::Write;
+
+use permledger_domain::state::{Hashed, Org};
+use permledger_domain::{OrgId, Seq, State, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::{OrgHistory, Views};
+
+/// The first bytes of every checkpoint file.
+pub const MAGIC: &[u8; 8] = b"PLCKPT\r\n";
+
+/// The layout written today. A file of another format is not read (the log is folded instead).
+pub const FORMAT: u32 = 1;
+
+/// bincode's standard configuration, spelled out: a default changing upstream changes nothing.
+const CONFIG: bincode::config::Configuration = bincode::config::standard();
+
+/// Where a checkpoint stands, and where its sections lie in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The last position folded in.
+    pub seq: Seq,
+    /// The log's link at `seq`: an open uses the checkpoint only if the log has the same.
+    pub hash: [u8; 32],
+    /// The recorded time of the last event folded in.
+    pub last_time: Option<Timestamp>,
+    /// When the checkpoint was written (the writer's clock; informative).
+    pub written_at: Timestamp,
+    times: Section,
+    orgs: Vec<OrgSection>,
+}
+
+impl Header {
+    /// How many orgs the checkpoint holds.
+    pub fn orgs(&self) -> usize {
+        self.orgs.len()
+    }
+
+    /// Every org's version at the checkpoint.
+    pub fn versions(&self) -> impl Iterator<Item = (&OrgId, u64)> {
+        self.orgs.iter().map(|o| (&o.org, o.version))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Section {
+    /// From the first byte after the header's hash.
+    offset: u64,
+    len: u64,
+    hash: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OrgSection {
+    org: OrgId,
+    /// The org's version (its event count) at the checkpoint: a fold of the tail checks each
+    /// event's version against it, for every org, read or not.
+    version: u64,
+    section: Section,
+}
+
+/// One org as the checkpoint holds it.
+#[derive(Serialize)]
+struct OrgPartRef<'a> {
+    live: &'a Org,
+    history: &'a OrgHistory,
+}
+
+#[derive(Deserialize)]
+struct OrgPart {
+    live: Org,
+    history: OrgHistory,
+}
+
+/// Why a checkpoint's bytes cannot be used. Each names what is wrong, for the warning that says
+/// which file was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("it is not a checkpoint (its first bytes are not permledger's)")]
+    NotACheckpoint,
+    #[error("it is of format {found}; this build reads format {FORMAT}")]
+    Format { found: u32 },
+    #[error("it is cut short: {0}")]
+    Truncated(&'static str),
+    #[error("its {0} does not match its checksum")]
+    Checksum(String),
+    #[error("its {what} does not decode: {reason}")]
+    Decode { what: String, reason: String },
+}
+
+/// Writes the views as a checkpoint at their position, whose link in the log is `hash`. The orgs
+/// are encoded on every core; what is written is the whole file.
+pub fn write_to(
+    views: &Views,
+    hash: [u8; 32],
+    written_at: Timestamp,
+    out: &mut impl Write,
+) -> std::io::Result<u64> {
+    let parts = views.map_orgs(|id, org| match views.histories.get(id) {
+        Some(history) => encode(&OrgPartRef { live: org, history }).map(|b| (org.version, b)),
+        // Every org the live state knows has a history from its first event.
+        None => Err(format!("org `{id}` has no history")),
+    });
+    let mut body: Vec<(OrgId, (u64, Vec<u8>))> = Vec::with_capacity(parts.len());
+    for (id, part) in parts {
+        body.push((id, part.map_err(std::io::Error::other)?));
+    }
+    // In id order: the same views always make the same bytes.
+    body.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let times = encode_times(&views.times);
+    let mut offset = 0u64;
+    let mut section = |bytes: &[u8]| {
+        let s = Section {
+            offset,
+            len: bytes.len() as u64,
+            hash: *blake3::hash(bytes).as_bytes(),
+        };
+        offset += s.len;
+        s
+    };
+    let orgs = body
+        .iter()
+        .map(|(org, (version, bytes))| OrgSection {
+            org: org.clone(),
+            version: *version,
+            section: section(bytes),
+        })
+        .collect();
+    let header = Header {
+        seq: views.seq(),
+        hash,
+        last_time: views.live.last_time,
+        written_at,
+        times: section(&times),
+        orgs,
+    };
+    let header = encode(&header).map_err(std::io::Error::other)?;
+    let mut head = Vec::with_capacity(MAGIC.len() + 12 + header.len() + 32);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&FORMAT.to_le_bytes());
+    head.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    head.extend_from_slice(&header);
+    let check = blake3::hash(&head);
+    head.extend_from_slice(check.as_bytes());
+    out.write_all(&head)?;
+    for (_, (_, bytes)) in &body {
+        out.write_all(bytes)?;
+    }
+    out.write_all(&times)?;
+    Ok(head.len() as u64 + offset)
+}
+
+/// The views as bytes (`write_to` into memory).
+pub fn to_bytes(views: &Views, hash: [u8; 32], written_at: Timestamp) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a vector fails only if an org has no history, which `apply` never allows.
+    let _ = write_to(views, hash, written_at, &mut out);
+    out
+}
+
+/// The header alone, checked against its own hash, and where the sections start: where the
+/// checkpoint stands. `bytes` may be only the file's beginning, as long as `header_len`.
+pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), CheckpointError> {
+    let fixed = MAGIC.len() + 12;
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(if bytes.len() < MAGIC.len() {
+            CheckpointError::Truncated("it ends before its first bytes")
+        } else {
+            CheckpointError::NotACheckpoint
+        });
+    }
+    if bytes.len() < fixed {
+        return Err(CheckpointError::Truncated("it ends inside its header"));
+    }
+    let format = u32::from_le_bytes(array(&bytes[8..12]));
+    if format != FORMAT {
+        return Err(CheckpointError::Format { found: format });
+    }
+    let len = usize::try_from(u64::from_le_bytes(array(&bytes[12..20])))
+        .map_err(|_| CheckpointError::Truncated("its header's length is beyond memory"))?;
+    let end = fixed
+        .checked_add(len)
+        .and_then(|e| e.checked_add(32))
+        .ok_or(CheckpointError::Truncated(
+            "its header's length is beyond memory",
+        ))?;
+    if bytes.len() < end {
+        return Err(CheckpointError::Truncated("it ends inside its header"));
+    }
+    if blake3::hash(&bytes[..end - 32]).as_bytes() != &bytes[end - 32..end] {
+        return Err(CheckpointError::Checksum("header".into()));
+    }
+    let header: Header = decode(&bytes[fixed..end - 32], "header")?;
+    Ok((header, end))
+}
+
+/// How many bytes the header of a file starting with `bytes` takes (at least 20 are needed), so
+/// that a reader can read no more than it.
+pub fn header_len(bytes: &[u8]) -> Option<usize> {
+    let len = u64::from_le_bytes(array(bytes.get(12..20)?));
+    usize::try_from(len)
+        .ok()?
+        .checked_add(MAGIC.len() + 12 + 32)
+}
+
+/// The whole checkpoint: every section checked and decoded, on every core, and the check
+/// indexes built. The views answer exactly as the fold of the log up to `Header::seq` does.
+pub fn decode_all(bytes: &[u8]) -> Result<(Header, Views), CheckpointError> {
+    decode_some(bytes, |_| true, true)
+}
+
+/// The checkpoint's views with only the orgs `wanted` keeps (a reader that asks about one org
+/// reads and checks one org's section): the event times are always read. Without
+/// `build_checks` the check indexes wait, as in a rebuild, for `Views::finish_rebuild`.
+pub fn decode_some(
+    bytes: &[u8],
+    wanted: impl Fn(&OrgId) -> bool,
+    build_checks: bool,
+) -> Result<(Header, Views), CheckpointError> {
+    let (header, start) = read_header(bytes)?;
+    let body = &bytes[start..];
+    let slice = |s: &Section, what: &dyn Fn() -> String| -> Result<&[u8], CheckpointError> {
+        let from = usize::try_from(s.offset).ok();
+        let to = from.and_then(|f| f.checked_add(usize::try_from(s.len).ok()?));
+        match (from, to) {
+            (Some(f), Some(t)) if t <= body.len() => {
+                let b = &body[f..t];
+                if blake3::hash(b).as_bytes() == &s.hash {
+                    Ok(b)
+                } else {
+                    Err(CheckpointError::Checksum(what()))
+                }
+            }
+            _ => Err(CheckpointError::Truncated(
+                "it ends before its last section",
+            )),
+        }
+    };
+    let chosen: Vec<&OrgSection> = header.orgs.iter().filter(|o| wanted(&o.org)).collect();
+    let parts = crate::in_shares(
+        &chosen,
+        |o| o.section.len,
+        |o| {
+            let what = || format!("section of org `{}`", o.org);
+            let part: OrgPart = decode(slice(&o.section, &what)?, &what())?;
+            Ok((o.org.clone(), part))
+        },
+    )
+    .into_iter()
+    .collect::<Result<Vec<_>, CheckpointError>>()?;
+    let times = decode_times(slice(&header.times, &|| "event times".into())?)?;
+    let mut orgs: Hashed<OrgId, Org> = Hashed::default();
+    let mut histories: Hashed<OrgId, OrgHistory> = Hashed::default();
+    orgs.reserve(parts.len());
+    histories.reserve(parts.len());
+    for (id, part) in parts {
+        orgs.insert(id.clone(), part.live);
+        histories.insert(id, part.history);
+    }
+    let mut views = Views {
+        live: State {
+            orgs,
+            seq: header.seq,
+            last_time: header.last_time,
+        },
+        histories,
+        checks: Hashed::default(),
+        checks_deferred: true,
+        times,
+    };
+    if build_checks {
+        views.index_checks();
+    }
+    Ok((header, views))
+}
+
+/// The event times as the steps between them: positions step by one, times by little, so each
+/// takes a byte or three.
+fn encode_times(times: &[(Seq, Timestamp)]) -> Vec<u8> {
+    let mut prev = (0u64, 0i64);
+    let steps: Vec<(u64, i64)> = times
+        .iter()
+        .map(|(s, t)| {
+            let step = (s.wrapping_sub(prev.0), t.micros().wrapping_sub(prev.1));
+            prev = (*s, t.micros());
+            step
+        })
+        .collect();
+    encode(&steps).unwrap_or_default()
+}
+
+fn decode_times(bytes: &[u8]) -> Result<Vec<(Seq, Timestamp)>, CheckpointError> {
+    let steps: Vec<(u64, i64)> = decode(bytes, "event times")?;
+    let mut prev = (0u64, 0i64);
+    Ok(steps
+        .into_iter()
+        .map(|(ds, dt)| {
+            prev = (prev.0.wrapping_add(ds), prev.1.wrapping_add(dt));
+            (prev.0, Timestamp::from_micros(prev.1))
+        })
+        .collect())
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| e.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, CheckpointError> {
+    match bincode::serde::decode_from_slice(bytes, CONFIG) {
+        Ok((value, read)) if read == bytes.len() => Ok(value),
+        Ok(_) => Err(CheckpointError::Decode {
+            what: what.to_string(),
+            reason: "bytes are left over".into(),
+        }),
+        Err(e) => Err(CheckpointError::Decode {
+            what: what.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&bytes[..N]);
+    a
+}
+
+impl Views {
+    /// The first difference between these views and `other`, in words, or None when they hold
+    /// the same present, the same histories and the same event times (the check indexes are
+    /// built from the present, so they answer the same). For `verify`, which compares a
+    /// checkpoint's views with a fold of the log, and for tests.
+    pub fn difference(&self, other: &Views) -> Option<String> {
+        if self.seq() != other.seq() {
+            return Some(format!(
+                "they stand at positions {} and {}",
+                self.seq(),
+                other.seq()
+            ));
+        }
+        if self.live.last_time != other.live.last_time {
+            return Some("their last events' times differ".into());
+        }
+        if self.times != other.times {
+            let i = self
+                .times
+                .iter()
+                .zip(&other.times)
+                .position(|(a, b)| a != b)
+                .unwrap_or(self.times.len().min(other.times.len()));
+            return Some(format!("their event times differ from the {}th on", i + 1));
+        }
+        let mut ids: Vec<&OrgId> = self
+            .live
+            .orgs
+            .keys()
+            .chain(other.live.orgs.keys())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            match (self.live.orgs.get(id), other.live.orgs.get(id)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(_), Some(_)) => return Some(format!("org `{id}`'s present differs")),
+                _ => return Some(format!("org `{id}` is in one and not the other")),
+            }
+            if self.histories.get(id) != other.histories.get(id) {
+                return Some(format!("org `{id}`'s history differs"));
+            }
+        }
+        None
+    }
+}
