@@ -29,6 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         permledger_bench::Options::full(dir)
     };
+    // `cli_check_ms` times this very binary as a whole `check` process.
+    opts.cli = std::env::current_exe().ok();
     if let Some(n) = args.events {
         anyhow::ensure!(n >= 1_000, "`--events` must be at least 1,000");
         opts.events = n;

@@ -39,7 +39,7 @@ pub fn parse_at(s: &str) -> Result<At, String> {
 }
 
 pub fn run(data: &Path, args: Args, inspect: bool) -> anyhow::Result<u8> {
-    let ledger = crate::data::read_ledger(data, inspect)?;
+    let ledger = crate::data::read_ledger(data, inspect, Some(&args.org))?;
     let now = Timestamp::from_chrono(chrono::Utc::now());
     let answer = {
         let views = ledger.views();
@@ -61,7 +61,7 @@ pub fn run(data: &Path, args: Args, inspect: bool) -> anyhow::Result<u8> {
         let sources = ledger.sources(&provenance::cited(&e))?;
         Ok(api::CheckAnswer::explained(e, moment).with_provenance(&asked(&args), sources))
     });
-    ledger.shutdown();
+    crate::data::leave(ledger);
     print(answer?, args.explain)
 }
 

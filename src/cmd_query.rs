@@ -594,9 +594,9 @@ fn with_org<R>(
 }
 
 pub fn run(data: &Path, args: QueryArgs, inspect: bool) -> anyhow::Result<u8> {
-    let ledger = crate::data::read_ledger(data, inspect)?;
+    let ledger = crate::data::read_ledger(data, inspect, args.org())?;
     let result = answer(&ledger, args);
-    ledger.shutdown();
+    crate::data::leave(ledger);
     let (answer, format) = match result {
         Ok(r) => r,
         Err(e) => match e.downcast_ref::<permledger_views::audit::AuditError>() {
@@ -616,6 +616,24 @@ pub fn run(data: &Path, args: QueryArgs, inspect: bool) -> anyhow::Result<u8> {
 fn at_moment(mut rows: Rows, m: Moment) -> Rows {
     rows.caption = Some(format!("at seq {}, {}", m.seq, m.time));
     rows
+}
+
+impl QueryArgs {
+    /// The one org the question is about (`None`: every org).
+    pub fn org(&self) -> Option<&OrgId> {
+        match self {
+            QueryArgs::Orgs { .. } => None,
+            QueryArgs::WhoCan { common, .. }
+            | QueryArgs::Permissions { common, .. }
+            | QueryArgs::Scopes { common, .. }
+            | QueryArgs::Members { common, .. }
+            | QueryArgs::Audit { common, .. }
+            | QueryArgs::Snapshot { common, .. }
+            | QueryArgs::Access { common, .. }
+            | QueryArgs::Timeline { common, .. }
+            | QueryArgs::Diff { common, .. } => Some(&common.org),
+        }
+    }
 }
 
 fn answer(ledger: &permledger_ledger::Ledger, args: QueryArgs) -> anyhow::Result<(Answer, Format)> {

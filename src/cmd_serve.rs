@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use permledger_domain::{OrgId, UserId};
-use permledger_ledger::{Clock as _, SystemClock};
+use permledger_ledger::{checkpoint, Checkpoints, Clock as _, SystemClock};
 use permledger_server::{AppState, TokenRole, Tokens};
 
 #[derive(clap::Args)]
@@ -34,6 +34,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "witness",
           value_parser = clap::value_parser!(u64).range(1..))]
     witness_every: u64,
+    /// Write a checkpoint of the views (in the background, from the previous one and the log)
+    /// each time this many events have been appended since the last one; 0: never by count.
+    #[arg(long, default_value_t = 1_000_000, value_name = "EVENTS")]
+    checkpoint_events: u64,
+    /// Also write one this many minutes after the last, if any event came since; 0: never by
+    /// time. One is written at every clean shutdown either way.
+    #[arg(long, default_value_t = 30, value_name = "MINUTES")]
+    checkpoint_minutes: u64,
 }
 
 #[derive(clap::Subcommand)]
@@ -152,9 +160,9 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
     // `--read-only`: an inspection, beside or instead of the server that writes; a damaged log
     // is served up to its last good event, and every answer says so.
     let ledger = if read_only {
-        crate::data::read_ledger(data, true)?
+        crate::data::read_ledger(data, true, None)?
     } else {
-        crate::data::open_ledger(data)?
+        crate::data::open_server(data)?
     };
     let tokens = Tokens::load(data)?;
     // A writer's folder always has its key; one opened to inspect may not have one yet.
@@ -209,6 +217,17 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
             w
         })
     });
+    let checkpointing = if read_only {
+        None
+    } else {
+        Some(background_checkpoints(
+            ledger.clone(),
+            Checkpoints::of_folder(data),
+            args.checkpoint_events,
+            args.checkpoint_minutes,
+            state.stopping.subscribe(),
+        )?)
+    };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         out!("listening on {}", listener.local_addr()?);
@@ -232,6 +251,9 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
     })?;
     let witness = witnessing.and_then(|task| rt.block_on(task).ok());
     drop(rt);
+    if let Some(t) = checkpointing {
+        let _ = t.join();
+    }
     // The drain is over, so every acknowledged command is in the head: the last statement
     // covers them all.
     if let Some(mut w) = witness {
@@ -239,10 +261,67 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
             eprintln!("witnessed {}:{} in the witness file", last.seq, last.hash);
         }
     }
-    // Every command already submitted is committed before the writer stops.
-    ledger.shutdown();
+    // Every command already submitted is committed before the writer stops; then the final
+    // views are checkpointed, so that the next open folds nothing.
+    if read_only {
+        ledger.shutdown();
+    } else {
+        match ledger.shutdown_with_checkpoint(&Checkpoints::of_folder(data), SystemClock.now()) {
+            Some(Ok(w)) => eprintln!(
+                "checkpoint at event {} written ({:.1} MB in {} ms)",
+                w.seq,
+                w.bytes as f64 / 1e6,
+                w.took.as_millis()
+            ),
+            Some(Err(e)) => eprintln!("warning: no checkpoint at shutdown: {e}"),
+            None => {}
+        }
+    }
     eprintln!("stopped; every acknowledged command is durable");
     Ok(0)
+}
+
+/// Writes checkpoints behind the serving ledger on a thread that yields the cores to every
+/// other (`checkpoint::behind`: from the previous checkpoint and the log, so writers never
+/// wait; `checkpoint::spawn_background`), every `events` events or
+/// `minutes` minutes since the last, until the server stops.
+fn background_checkpoints(
+    ledger: permledger_ledger::Ledger,
+    store: Checkpoints,
+    events: u64,
+    minutes: u64,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let latest = |store: &Checkpoints| store.list().ok().and_then(|l| l.first().map(|c| c.0));
+    checkpoint::spawn_background("permledger-checkpoint", move || {
+        let mut last_seq = latest(&store).unwrap_or(0);
+        let mut last_time = std::time::Instant::now();
+        while !*stopping.borrow() {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let seq = ledger.seq();
+            let by_count = events > 0 && seq >= last_seq.saturating_add(events);
+            let by_time = minutes > 0
+                && seq > last_seq
+                && last_time.elapsed() >= std::time::Duration::from_secs(minutes * 60);
+            if !(by_count || by_time) || ledger.read_only().is_some() {
+                continue;
+            }
+            let warn = &mut |w: String| tracing::warn!("{w}");
+            match checkpoint::behind(&**ledger.log(), &store, seq, SystemClock.now(), warn) {
+                Ok(Some(w)) => tracing::info!(
+                    seq = w.seq,
+                    bytes = w.bytes,
+                    ms = w.took.as_millis() as u64,
+                    "checkpoint written"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!("no checkpoint at event {seq}: {e}"),
+            }
+            // After a failure too: the next try waits for as many events or minutes again.
+            last_seq = seq;
+            last_time = std::time::Instant::now();
+        }
+    })
 }
 
 async fn shutdown_signal() {

@@ -205,7 +205,7 @@ pub fn verify(data: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
                 report.head
             );
             extends(&kept)?;
-            Ok(0)
+            checkpoints_agree(data, &*log)
         }
         Err(tamper) => {
             out!(
@@ -215,6 +215,40 @@ pub fn verify(data: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
             Ok(crate::EXIT_TAMPERED)
         }
     }
+}
+
+/// Each checkpoint in the folder compared with a fold of the log up to it: an open trusts a
+/// checkpoint the log's link agrees with, so one that holds other views is a failed
+/// verification (exit 3), named with its first difference.
+fn checkpoints_agree(data: &Path, log: &dyn permledger_log::EventLog) -> anyhow::Result<u8> {
+    let store = permledger_ledger::Checkpoints::of_folder(data);
+    if store.list()?.is_empty() {
+        return Ok(0);
+    }
+    let total = log.head()?.seq;
+    let bar = crate::data::progress_bar(total, "comparing checkpoints");
+    let compared = permledger_ledger::compare_checkpoints(log, &store, |n| bar.set_position(n))
+        .map_err(crate::data::damaged)?;
+    bar.finish_and_clear();
+    let mut code = 0;
+    for c in compared {
+        match c.agrees {
+            Ok(()) => out!(
+                "ok: checkpoint at event {} agrees with a fold of the log ({})",
+                c.seq,
+                c.path.display()
+            ),
+            Err(why) => {
+                out!(
+                    "CHECKPOINT WRONG: `{}` ({why}); an open whose log agrees at its position \
+                     would start from it: delete it",
+                    c.path.display()
+                );
+                code = crate::EXIT_TAMPERED;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// The same through a server: the chain of the log it serves, and the digests when some are
@@ -359,6 +393,32 @@ pub fn rebuild(data: &Path) -> anyhow::Result<u8> {
         "rebuilt {folded} events of {} orgs in {:.3} s ({rate:.0} events/s), every link checked",
         views.histories.len(),
         elapsed.as_secs_f64(),
+    );
+    Ok(0)
+}
+
+/// Writes a checkpoint of the folder's views at the log's head (beside a running server too:
+/// the log is read, and the checkpoint written into `DATA/checkpoints`), so that the next
+/// open folds only what comes after it.
+pub fn checkpoint(data: &Path) -> anyhow::Result<u8> {
+    let store = permledger_ledger::Checkpoints::of_folder(data);
+    let head = crate::data::read_log(data)?.head()?.seq;
+    if let Some((seq, path)) = store.list()?.into_iter().next().filter(|(s, _)| *s == head) {
+        out!(
+            "the newest checkpoint is already at the log's head, event {seq}: {}",
+            path.display()
+        );
+        return Ok(0);
+    }
+    let ledger = crate::data::read_ledger(data, false, None)?;
+    let now = permledger_domain::Timestamp::from_chrono(chrono::Utc::now());
+    let written = ledger.write_checkpoint(&store, now)?;
+    out!(
+        "checkpoint at event {} written to {} ({:.1} MB in {} ms)",
+        written.seq,
+        written.path.display(),
+        written.bytes as f64 / 1e6,
+        written.took.as_millis()
     );
     Ok(0)
 }

@@ -105,6 +105,9 @@ enum Cmd {
     Key(cmd_verify::KeyArgs),
     /// Rebuild every projection from the log and report how long it took.
     Rebuild,
+    /// Write a checkpoint of the views at the log's head into `DATA/checkpoints` (beside a
+    /// running server too), so that opens fold only what follows it.
+    Checkpoint,
     /// Write the whole log as JSON Lines (position, link, stored bytes, decoded event).
     Export(cmd_transfer::ExportArgs),
     /// Load a log written by `export` into an empty folder, refusing a file whose chain is broken.
@@ -139,6 +142,7 @@ fn refuse(command: &Cmd, server: bool, read_only: bool) -> Option<String> {
         Cmd::Digest(_) => "digest",
         Cmd::Key(_) => "key",
         Cmd::Rebuild => "rebuild",
+        Cmd::Checkpoint => "checkpoint",
         Cmd::Export(_) => "export",
         Cmd::Import(_) => "import",
         Cmd::Serve(_) => "serve",
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
         },
         Cmd::Key(args) => cmd_verify::key(&data, args),
         Cmd::Rebuild => cmd_verify::rebuild(&data),
+        Cmd::Checkpoint => cmd_verify::checkpoint(&data),
         Cmd::Scenario(args) => match (&cli.token, client(&cli.server, &cli.token, &cli.ca_cert)) {
             (_, Ok(None)) => cmd_scenario::run(args, &permledger_scenario::Backend::Local),
             (Some(_), Ok(Some(client))) => {

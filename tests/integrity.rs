@@ -655,6 +655,16 @@ fn signed_digests_and_a_witness_prove_a_live_ledger_and_catch_a_rewrite() {
         db.delete_cf(events, key(9)).unwrap();
         set_head(db, 8);
     });
+    // The server's shutdown checkpoint stands at event 9, beyond the new head: verify says so.
+    let o = permledger(dir.path(), &["verify"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("stands at event 9, beyond the log's last event 8"),
+        "{}",
+        text(&o)
+    );
+    // An intruder removes the checkpoints too: the chain alone holds...
+    std::fs::remove_dir_all(dir.path().join("checkpoints")).unwrap();
     assert_eq!(permledger(dir.path(), &["verify"]).status.code(), Some(0));
     let o = permledger(
         dir.path(),

@@ -6,9 +6,11 @@
 //! concurrent submitters, then again with a reader asking checks in process meanwhile; a
 //! generated, realistic log (`permledger-workload`) scanned raw by RocksDB and rebuilt into every
 //! projection; checks in process on the largest org, at the present and at random past moments;
-//! and checks over HTTP on loopback from a keep-alive client.
+//! checks over HTTP on loopback from a keep-alive client; and checkpoints of the generated log:
+//! written, opened from, a `check` process started on them, and appends while one is written.
 
 mod append;
+mod checkpoints;
 mod http;
 mod reads;
 
@@ -41,6 +43,8 @@ pub struct Options {
     pub connections: usize,
     /// Where the temporary databases go (the same disk as the data they stand for).
     pub dir: PathBuf,
+    /// The `permledger` binary, for `cli_check_ms` (a whole `check` process); none: not timed.
+    pub cli: Option<PathBuf>,
 }
 
 impl Options {
@@ -56,6 +60,7 @@ impl Options {
             submitters: 64,
             connections: 16,
             dir,
+            cli: None,
         }
     }
 
@@ -437,11 +442,12 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
     say("restarting the ledger over the log (rebuild and the writer's working state)");
     let started = Instant::now();
     let ledger = Ledger::open(log.clone(), Arc::new(SystemClock)).map_err(fail("open"))?;
+    let open_full = started.elapsed().as_secs_f64() * 1000.0;
     r.add(
-        "open_ms",
-        started.elapsed().as_secs_f64() * 1000.0,
+        "open_full_ms",
+        open_full,
         "ms",
-        "a restart: the rebuild plus a copy of the live state for the writer",
+        "a restart without a checkpoint: the whole fold plus a copy of the live state for the writer",
     );
 
     say("checks in process on the largest org");
@@ -543,7 +549,12 @@ pub fn run(opts: &Options, mut say: impl FnMut(&str)) -> Result<Report, BenchErr
             group(generated.largest_org_users as f64)
         ),
     );
+    let largest = (
+        c.org.clone(),
+        ledger.views().live.org(&c.org).map(|o| o.owner.clone()),
+    );
     ledger.shutdown();
+    checkpoints::run(opts, &log, &log_dir, largest, open_full, &mut r, &mut say)?;
     Ok(r)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use permledger_bench::{run, Options};
 
-const REQUIRED: [&str; 17] = [
+const REQUIRED: [&str; 22] = [
     "raw_synced_batch_events_per_s",
     "append_events_per_s",
     "append_p99_us",
@@ -26,6 +26,11 @@ const REQUIRED: [&str; 17] = [
     "http_check_p99_us",
     "projection_bytes_per_grant",
     "events",
+    "open_full_ms",
+    "open_checkpoint_ms",
+    "checkpoint_write_ms",
+    "checkpoint_bytes",
+    "append_p99_during_checkpoint_us",
 ];
 
 #[test]

@@ -233,11 +233,21 @@ impl Checkpoints {
                 None => return Ok(Err(format!("the log has no event {}", header.seq))),
             }
         }
+        let started = Instant::now();
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
         };
-        match format::decode_some(&bytes, wanted, false) {
+        let read = started.elapsed();
+        let decoded = format::decode_some(&bytes, wanted, false);
+        tracing::info!(
+            path = %path.display(),
+            bytes = bytes.len(),
+            read_ms = read.as_millis() as u64,
+            decode_ms = (started.elapsed() - read).as_millis() as u64,
+            "checkpoint read"
+        );
+        match decoded {
             Ok((header, views)) => Ok(Ok(Restored {
                 at: Digest {
                     seq: header.seq,
@@ -343,3 +353,39 @@ pub fn behind(
     let link = link_at(log, upto)?;
     Ok(Some(checkpoints.write(&views, link, now)?))
 }
+
+/// Starts `work` on a thread of its own that yields the cores to every other thread of the
+/// machine (Linux's SCHED_IDLE, inherited by the threads it starts): a background checkpoint
+/// must not lengthen the append it runs beside. Under a load that keeps every core busy it
+/// still progresses, slowly; nothing waits for it. Elsewhere, or where the policy cannot be
+/// set, the thread runs at the usual priority.
+pub fn spawn_background<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            yield_the_cores();
+            work()
+        })
+}
+
+#[cfg(target_os = "linux")]
+fn yield_the_cores() {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    ) {
+        tracing::warn!("a background checkpoint runs at the usual priority: {e:?}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn yield_the_cores() {}

@@ -53,7 +53,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use checkpoint::{Checkpoints, Restored, Written};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use replay::{fold_from, replay, replay_checked, replay_unchecked, replay_until};
+pub use replay::{
+    compare_checkpoints, fold_from, replay, replay_checked, replay_unchecked, replay_until,
+    Compared,
+};
 pub use selfcheck::Mismatch;
 pub use stats::GroupStats;
 pub use writer::fingerprint;

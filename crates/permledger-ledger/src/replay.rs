@@ -97,7 +97,13 @@ pub fn fold_from(
         Some(t) => Some(t),
         None => folded.chain_end(head).err(),
     };
+    let indexing = std::time::Instant::now();
     state.finish_rebuild();
+    tracing::info!(
+        seq = state.seq(),
+        index_ms = indexing.elapsed().as_millis() as u64,
+        "folded to the head"
+    );
     Ok((state, tamper))
 }
 
@@ -304,4 +310,84 @@ pub(crate) fn fold_log(
             chain,
         })
     })
+}
+
+/// What `compare_checkpoints` found of one checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compared {
+    pub path: std::path::PathBuf,
+    pub seq: Seq,
+    /// `Err` names the first difference from a fold of the log, or why it cannot be read.
+    pub agrees: Result<(), String>,
+}
+
+/// Compares every checkpoint's views with a fold of the log up to its position: one fold from
+/// the first event, stopping at each checkpoint in turn (the chain checked throughout). A chain
+/// that does not hold up to the last checkpoint is `OpenError::Tampered`.
+pub fn compare_checkpoints(
+    log: &dyn EventLog,
+    checkpoints: &crate::Checkpoints,
+    mut progress: impl FnMut(Seq),
+) -> Result<Vec<Compared>, OpenError> {
+    let mut listed = checkpoints
+        .list()
+        .map_err(|e| LogError::Io(format!("the checkpoints cannot be listed: {e}")))?;
+    listed.reverse();
+    let head = log.head()?.seq;
+    let mut views = Views::for_rebuild(0);
+    let mut chain = ChainCheck::new();
+    let mut found = Vec::with_capacity(listed.len());
+    for (seq, path) in listed {
+        let mut report = |agrees| {
+            found.push(Compared {
+                path: path.clone(),
+                seq,
+                agrees,
+            })
+        };
+        if seq > head {
+            report(Err(format!(
+                "it stands at event {seq}, beyond the log's last event {head}"
+            )));
+            continue;
+        }
+        if seq > views.seq() {
+            let folded = fold_log(
+                log,
+                chain,
+                seq,
+                Check::Chain,
+                |e| views.apply(e),
+                &mut progress,
+            )?;
+            if let Some(t) = folded.tamper {
+                return Err(OpenError::Tampered(t));
+            }
+            if folded.last.seq < seq {
+                return Err(OpenError::Tampered(Tamper::Missing {
+                    seq: folded.last.seq + 1,
+                }));
+            }
+            chain = folded.chain.unwrap_or_default();
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                report(Err(format!("it cannot be read: {e}")));
+                continue;
+            }
+        };
+        let agrees = match permledger_views::checkpoint::decode_some(&bytes, |_| true, false) {
+            Err(e) => Err(e.to_string()),
+            Ok((header, _)) if header.hash != chain.last().hash.0 => Err(format!(
+                "the log's link at event {seq} is not the one it was taken at"
+            )),
+            Ok((_, theirs)) => match theirs.difference(&views) {
+                Some(d) => Err(format!("it differs from a fold of the log: {d}")),
+                None => Ok(()),
+            },
+        };
+        report(agrees);
+    }
+    Ok(found)
 }

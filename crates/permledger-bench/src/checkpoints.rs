@@ -1,0 +1,158 @@
+//! The checkpoint stage: a checkpoint of the generated log written 10 events before its end,
+//! a restart from it beside the restart without one, a whole `permledger check` process on the
+//! folder, and the append's latency while checkpoints are written beside it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use permledger_domain::{OrgId, Timestamp, UserId};
+use permledger_ledger::{checkpoint, Below, Checkpoints, Ledger, SystemClock};
+use permledger_log::EventLog;
+use permledger_rocks::RocksLog;
+
+use crate::{append, fail, group, median, quantile, BenchError, Options, Report};
+
+pub(crate) fn run(
+    opts: &Options,
+    log: &Arc<RocksLog>,
+    log_dir: &Path,
+    (org, owner): (OrgId, Option<UserId>),
+    open_full_ms: f64,
+    r: &mut Report,
+    say: &mut impl FnMut(&str),
+) -> Result<(), BenchError> {
+    say("a checkpoint 10 events before the log's end, then a restart from it");
+    let store = Checkpoints::of_folder(log_dir);
+    let head = log.head().map_err(fail("checkpoint"))?.seq;
+    let at = head.saturating_sub(10);
+    let now = Timestamp::from_chrono(chrono::Utc::now());
+    let written = {
+        let views =
+            permledger_ledger::replay_until(&**log, at, |_, _| {}).map_err(fail("checkpoint"))?;
+        let link = checkpoint::link_at(&**log, at).map_err(fail("checkpoint"))?;
+        store.write(&views, link, now).map_err(fail("checkpoint"))?
+    };
+    r.add(
+        "checkpoint_write_ms",
+        written.took.as_secs_f64() * 1000.0,
+        "ms",
+        format!(
+            "the views at event {} encoded on every core, written and synced",
+            group(at as f64)
+        ),
+    );
+    r.add(
+        "checkpoint_bytes",
+        written.bytes as f64,
+        "bytes",
+        format!(
+            "{:.0} bytes an event",
+            written.bytes as f64 / at.max(1) as f64
+        ),
+    );
+    let mut opens = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (ledger, from) = Ledger::open_from(
+            log.clone(),
+            Arc::new(SystemClock),
+            &store,
+            Below::InBackground,
+            &mut |w| say(&format!("warning: {w}")),
+            |_, _| {},
+        )
+        .map_err(fail("open from a checkpoint"))?;
+        opens.push(started.elapsed().as_secs_f64() * 1000.0);
+        if from.map(|d| d.seq) != Some(at) {
+            return Err(fail("open from a checkpoint")(
+                "the checkpoint was not used",
+            ));
+        }
+        ledger.shutdown();
+    }
+    let open = median(&opens);
+    r.add(
+        "open_checkpoint_ms",
+        open,
+        "ms",
+        format!(
+            "a restart from it (median of 3): {:.2} of the full open (target <= 0.10); the links \
+             below it are rechecked in the background",
+            open / open_full_ms.max(1e-9)
+        ),
+    );
+
+    if let (Some(cli), Some(owner)) = (&opts.cli, owner) {
+        say("a whole `permledger check` process on the folder, on its largest org");
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let out = std::process::Command::new(cli)
+                .arg("--data")
+                .arg(log_dir)
+                .args(["check", "--org", org.as_str(), "--user", owner.as_str()])
+                .args(["--permission", "org.members.view", "--scope", "org"])
+                .output()
+                .map_err(fail("cli check"))?;
+            runs.push(started.elapsed().as_secs_f64() * 1000.0);
+            if !matches!(out.status.code(), Some(0) | Some(2)) {
+                return Err(fail("cli check")(String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+        r.add(
+            "cli_check_ms",
+            median(&runs),
+            "ms",
+            format!(
+                "start to exit, org `{org}` (the largest), median of 5 (target < 300): its part \
+                 of the checkpoint read and 10 events folded"
+            ),
+        );
+    }
+
+    say("the appends again, with checkpoints of the generated log written meanwhile");
+    let stop = Arc::new(AtomicBool::new(false));
+    // What a server's background checkpoint does, on a thread that yields the cores as its
+    // does: read the last checkpoint, write anew, until the appends end.
+    let writer = {
+        let (store, log, stop) = (store.clone(), log.clone(), stop.clone());
+        checkpoint::spawn_background("bench-checkpoint", move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(Some(r)) = store.restore(&*log, &|_| true, &mut |_| {}) else {
+                    break;
+                };
+                if store.write(&r.views, r.at.hash, now).is_err() {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        })
+        .map_err(fail("checkpoint thread"))?
+    };
+    let appended = append::run(
+        &log_dir.with_file_name("append-checkpoint"),
+        opts.submitters,
+        opts.write_time,
+        false,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap_or(0);
+    let a = appended?;
+    let p99 = quantile(&a.latencies_us, 0.99);
+    let plain = r.get("append_p99_us").unwrap_or(0.0);
+    r.add(
+        "append_p99_during_checkpoint_us",
+        p99,
+        "us",
+        format!(
+            "{:.2}x the append's p99 without (target <= 1.20); {written} checkpoints written \
+             meanwhile",
+            p99 / plain.max(1e-9)
+        ),
+    );
+    Ok(())
+}
