@@ -42,6 +42,9 @@ pub struct Org {
     /// Hashed: the largest orgs hold a hundred thousand members, found by id on every command,
     /// event and check; the views that list them sort what they list. Each member is boxed, so
     /// that growing the table moves a pointer per member instead of the whole member.
+    /// Not in the org's serde form: a checkpoint writes members in sections of their own, so
+    /// that a large org decodes on every core.
+    #[serde(skip)]
     pub members: Hashed<UserId, Box<Member>>,
     pub masks: ScopedMap<VecMap<Pattern, Seq>>,
     pub invites: BTreeMap<InviteId, Invite>,

@@ -11,19 +11,23 @@
 //! header length  u64
 //! header         bincode   Header: position, chain hash, and where each section lies
 //! header hash    32 bytes  BLAKE3 of everything before it
-//! sections       ...       each org's present and history (OrgPart), then the event times
+//! sections       ...       each org: its present and history without members, then its
+//!                          members' present and past, 8,192 members a section; last, the
+//!                          event times
 //! ```
 //!
 //! Each section carries its own BLAKE3 hash in the header, checked before it is decoded, so a
-//! reader that needs a few orgs (`decode_some`) reads and checks only theirs, and a whole open
-//! checks and decodes the sections on every core at once.
+//! reader that needs a few orgs (`decode_some`) reads and checks only theirs, and every section
+//! is checked and decoded on every core at once (a large org's members too).
 
+use std::borrow::Cow;
 use std::io::Write;
 
-use permledger_domain::state::{Hashed, Org};
-use permledger_domain::{OrgId, Seq, State, Timestamp};
+use permledger_domain::state::{Hashed, Member, Org};
+use permledger_domain::{OrgId, Seq, State, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::history::MemberHist;
 use crate::{OrgHistory, Views};
 
 /// The first bytes of every checkpoint file.
@@ -76,8 +80,16 @@ struct OrgSection {
     /// The org's version (its event count) at the checkpoint: a fold of the tail checks each
     /// event's version against it, for every org, read or not.
     version: u64,
+    /// The org without its members.
     section: Section,
+    /// Its members' present and history, `CHUNK` members a section.
+    live_members: Vec<Section>,
+    past_members: Vec<Section>,
 }
+
+/// Members a section: a large org's members decode on every core. (Three in unit tests, so that
+/// small orgs span several sections.)
+const CHUNK: usize = if cfg!(test) { 3 } else { 8192 };
 
 /// One org as the checkpoint holds it.
 #[derive(Serialize)]
@@ -90,6 +102,23 @@ struct OrgPartRef<'a> {
 struct OrgPart {
     live: Org,
     history: OrgHistory,
+}
+
+type LiveChunk = Vec<(UserId, Box<Member>)>;
+type PastChunk = Vec<(UserId, Box<MemberHist>)>;
+
+/// Which of an org's sections a task decodes, and what it made.
+#[derive(Clone, Copy)]
+enum Part {
+    Base,
+    Live,
+    Past,
+}
+
+enum Decoded {
+    Base(Box<OrgPart>),
+    Live(LiveChunk),
+    Past(PastChunk),
 }
 
 /// Why a checkpoint's bytes cannot be used. Each names what is wrong, for the warning that says
@@ -117,11 +146,11 @@ pub fn write_to(
     out: &mut impl Write,
 ) -> std::io::Result<u64> {
     let parts = views.map_orgs(|id, org| match views.histories.get(id) {
-        Some(history) => encode(&OrgPartRef { live: org, history }).map(|b| (org.version, b)),
+        Some(history) => encode_org(org, history),
         // Every org the live state knows has a history from its first event.
         None => Err(format!("org `{id}` has no history")),
     });
-    let mut body: Vec<(OrgId, (u64, Vec<u8>))> = Vec::with_capacity(parts.len());
+    let mut body: Vec<(OrgId, EncodedOrg)> = Vec::with_capacity(parts.len());
     for (id, part) in parts {
         body.push((id, part.map_err(std::io::Error::other)?));
     }
@@ -140,10 +169,12 @@ pub fn write_to(
     };
     let orgs = body
         .iter()
-        .map(|(org, (version, bytes))| OrgSection {
+        .map(|(org, e)| OrgSection {
             org: org.clone(),
-            version: *version,
-            section: section(bytes),
+            version: e.version,
+            section: section(&e.base),
+            live_members: e.live.iter().map(|b| section(b)).collect(),
+            past_members: e.past.iter().map(|b| section(b)).collect(),
         })
         .collect();
     let header = Header {
@@ -163,11 +194,36 @@ pub fn write_to(
     let check = blake3::hash(&head);
     head.extend_from_slice(check.as_bytes());
     out.write_all(&head)?;
-    for (_, (_, bytes)) in &body {
-        out.write_all(bytes)?;
+    for (_, e) in &body {
+        for bytes in std::iter::once(&e.base).chain(&e.live).chain(&e.past) {
+            out.write_all(bytes)?;
+        }
     }
     out.write_all(&times)?;
     Ok(head.len() as u64 + offset)
+}
+
+/// One org's sections, encoded.
+struct EncodedOrg {
+    version: u64,
+    base: Vec<u8>,
+    live: Vec<Vec<u8>>,
+    past: Vec<Vec<u8>>,
+}
+
+fn encode_org(org: &Org, history: &OrgHistory) -> Result<EncodedOrg, String> {
+    // In id order within the org too: the same views, the same bytes.
+    let mut live: Vec<(&UserId, &Member)> = org.members.iter().map(|(u, m)| (u, &**m)).collect();
+    live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut past: Vec<(&UserId, &MemberHist)> =
+        history.members.iter().map(|(u, m)| (u, &**m)).collect();
+    past.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(EncodedOrg {
+        version: org.version,
+        base: encode(&OrgPartRef { live: org, history })?,
+        live: live.chunks(CHUNK).map(encode).collect::<Result<_, _>>()?,
+        past: past.chunks(CHUNK).map(encode).collect::<Result<_, _>>()?,
+    })
 }
 
 /// The views as bytes (`write_to` into memory).
@@ -239,43 +295,89 @@ pub fn decode_some(
 ) -> Result<(Header, Views), CheckpointError> {
     let (header, start) = read_header(bytes)?;
     let body = &bytes[start..];
-    let slice = |s: &Section, what: &dyn Fn() -> String| -> Result<&[u8], CheckpointError> {
-        let from = usize::try_from(s.offset).ok();
-        let to = from.and_then(|f| f.checked_add(usize::try_from(s.len).ok()?));
+    decode_sections(header, wanted, build_checks, &|offset, len| {
+        let from = usize::try_from(offset).ok();
+        let to = from.and_then(|f| f.checked_add(usize::try_from(len).ok()?));
         match (from, to) {
-            (Some(f), Some(t)) if t <= body.len() => {
-                let b = &body[f..t];
-                if blake3::hash(b).as_bytes() == &s.hash {
-                    Ok(b)
-                } else {
-                    Err(CheckpointError::Checksum(what()))
-                }
-            }
+            (Some(f), Some(t)) if t <= body.len() => Ok(Cow::Borrowed(&body[f..t])),
             _ => Err(CheckpointError::Truncated(
                 "it ends before its last section",
             )),
         }
-    };
+    })
+}
+
+/// The same as `decode_some`, given the header (`read_header`) and a way to read each section
+/// where it lies (`read`: `len` bytes from `offset` after the header; a file read in place, a
+/// few sections of it only).
+pub fn decode_sections<'a>(
+    header: Header,
+    wanted: impl Fn(&OrgId) -> bool,
+    build_checks: bool,
+    read: &(dyn Fn(u64, u64) -> Result<Cow<'a, [u8]>, CheckpointError> + Sync),
+) -> Result<(Header, Views), CheckpointError> {
+    let slice =
+        |s: &Section, what: &dyn Fn() -> String| -> Result<Cow<'a, [u8]>, CheckpointError> {
+            let b = read(s.offset, s.len)?;
+            if b.len() as u64 == s.len && blake3::hash(&b).as_bytes() == &s.hash {
+                Ok(b)
+            } else {
+                Err(CheckpointError::Checksum(what()))
+            }
+        };
+    // Every section of every org wanted, decoded on every core; then each org put together.
+    let mut tasks: Vec<(usize, Part, &Section)> = Vec::new();
     let chosen: Vec<&OrgSection> = header.orgs.iter().filter(|o| wanted(&o.org)).collect();
-    let parts = crate::in_shares(
-        &chosen,
-        |o| o.section.len,
-        |o| {
-            let what = || format!("section of org `{}`", o.org);
-            let part: OrgPart = decode(slice(&o.section, &what)?, &what())?;
-            Ok((o.org.clone(), part))
+    for (i, o) in chosen.iter().enumerate() {
+        tasks.push((i, Part::Base, &o.section));
+        tasks.extend(o.live_members.iter().map(|s| (i, Part::Live, s)));
+        tasks.extend(o.past_members.iter().map(|s| (i, Part::Past, s)));
+    }
+    let decoded = crate::in_shares(
+        &tasks,
+        |(_, _, s)| s.len,
+        |(i, part, s)| {
+            let what = || format!("section of org `{}`", chosen[*i].org);
+            let bytes = slice(s, &what)?;
+            Ok((
+                *i,
+                match part {
+                    Part::Base => Decoded::Base(Box::new(decode(&bytes, &what())?)),
+                    Part::Live => Decoded::Live(decode(&bytes, &what())?),
+                    Part::Past => Decoded::Past(decode(&bytes, &what())?),
+                },
+            ))
         },
     )
     .into_iter()
     .collect::<Result<Vec<_>, CheckpointError>>()?;
-    let times = decode_times(slice(&header.times, &|| "event times".into())?)?;
+    let times = decode_times(&slice(&header.times, &|| "event times".into())?)?;
+    let mut bases: Vec<Option<OrgPart>> = (0..chosen.len()).map(|_| None).collect();
+    let mut members: Vec<(Vec<LiveChunk>, Vec<PastChunk>)> =
+        (0..chosen.len()).map(|_| Default::default()).collect();
+    for (i, d) in decoded {
+        match d {
+            Decoded::Base(part) => bases[i] = Some(*part),
+            Decoded::Live(chunk) => members[i].0.push(chunk),
+            Decoded::Past(chunk) => members[i].1.push(chunk),
+        }
+    }
     let mut orgs: Hashed<OrgId, Org> = Hashed::default();
     let mut histories: Hashed<OrgId, OrgHistory> = Hashed::default();
-    orgs.reserve(parts.len());
-    histories.reserve(parts.len());
-    for (id, part) in parts {
-        orgs.insert(id.clone(), part.live);
-        histories.insert(id, part.history);
+    orgs.reserve(chosen.len());
+    histories.reserve(chosen.len());
+    for ((o, base), (live, past)) in chosen.iter().zip(bases).zip(members) {
+        let Some(mut part) = base else {
+            return Err(CheckpointError::Truncated("an org's section is missing"));
+        };
+        part.live.members.reserve(live.iter().map(Vec::len).sum());
+        part.live.members.extend(live.into_iter().flatten());
+        part.history
+            .members
+            .reserve(past.iter().map(Vec::len).sum());
+        part.history.members.extend(past.into_iter().flatten());
+        orgs.insert(o.org.clone(), part.live);
+        histories.insert(o.org.clone(), part.history);
     }
     let mut views = Views {
         live: State {
@@ -389,5 +491,68 @@ impl Views {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use permledger_domain::testkit::TestLedger;
+
+    use super::*;
+
+    /// An org whose members span several sections, and one whose members fit in one: both read
+    /// back whole, together or alone, and a change in any member section is seen.
+    #[test]
+    fn members_in_several_sections_read_back_whole() {
+        let mut l = TestLedger::from_story(&[]);
+        for (org, members) in [("big", 11), ("small", 2)] {
+            let o = format!(r#""org":"{org}""#);
+            let owner = format!("owner-{org}");
+            l.run(
+                &owner,
+                &format!(r#"{{"type":"create_org",{o},"preset":"teaminbox"}}"#),
+            )
+            .unwrap();
+            for i in 0..members {
+                let invite = format!(
+                    r#"{{"type":"invite",{o},"invite":"i{i}","email":"u{i}@x.test","role":"org_member"}}"#
+                );
+                l.run(&owner, &invite).unwrap();
+                l.run(
+                    &format!("u{i}"),
+                    &format!(r#"{{"type":"accept_invite",{o},"invite":"i{i}"}}"#),
+                )
+                .unwrap();
+            }
+        }
+        let mut views = Views::new();
+        for e in &l.events {
+            views.apply(e);
+        }
+        let bytes = to_bytes(&views, [3; 32], l.now);
+        let (header, _) = read_header(&bytes).unwrap();
+        let big = header
+            .orgs
+            .iter()
+            .find(|o| o.org.as_str() == "big")
+            .unwrap();
+        assert_eq!((big.live_members.len(), big.past_members.len()), (4, 4));
+        let (_, whole) = decode_all(&bytes).unwrap();
+        assert_eq!(whole.difference(&views), None);
+        let (_, alone) = decode_some(&bytes, |o| o.as_str() == "big", true).unwrap();
+        let id = OrgId::new("big").unwrap();
+        assert_eq!(alone.live.org(&id), views.live.org(&id));
+        assert_eq!(alone.histories.get(&id), views.histories.get(&id));
+        let start = bytes.len() - usize::try_from(header.times.len).unwrap();
+        for i in (start - 200)..start {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                decode_all(&bad).is_err(),
+                "a change at byte {i} went unseen"
+            );
+        }
     }
 }

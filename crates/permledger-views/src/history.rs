@@ -57,6 +57,8 @@ pub struct OrgHistory {
     pub teams: Hashed<TeamId, Hist<Team>>,
     pub inboxes: Hashed<InboxId, Hist<Inbox>>,
     /// Boxed, as in the live state: growing the table moves a pointer per member.
+    /// Not in the serde form: a checkpoint writes members in sections of their own.
+    #[serde(skip)]
     pub members: Hashed<UserId, Box<MemberHist>>,
     pub masks: ScopedMap<VecMap<Pattern, Hist<Seq>>>,
     pub invites: BTreeMap<InviteId, Hist<Invite>>,
