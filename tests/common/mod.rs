@@ -84,7 +84,7 @@ pub fn http(
 }
 
 /// Sends SIGTERM (a clean stop) and waits for the process; answers what it wrote on stderr.
-pub fn terminate(mut child: Child) -> String {
+pub fn terminate(child: Child) -> String {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let out = child.wait_with_output().unwrap();

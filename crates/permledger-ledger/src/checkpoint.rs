@@ -94,7 +94,7 @@ impl Checkpoints {
             };
             found.push((seq, entry.path()));
         }
-        found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        found.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
         Ok(found)
     }
 
