@@ -302,7 +302,8 @@ fn background_checkpoints(
             let by_count = events > 0 && seq >= last_seq.saturating_add(events);
             let by_time = minutes > 0
                 && seq > last_seq
-                && last_time.elapsed() >= std::time::Duration::from_secs(minutes * 60);
+                && last_time.elapsed()
+                    >= std::time::Duration::from_secs(minutes.saturating_mul(60));
             if !(by_count || by_time) || ledger.read_only().is_some() {
                 continue;
             }
