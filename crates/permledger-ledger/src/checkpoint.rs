@@ -54,6 +54,16 @@ pub struct Restored {
     pub versions: Vec<(OrgId, u64)>,
 }
 
+impl Restored {
+    /// The views, and the chain check resumed at the checkpoint's link and org versions: what
+    /// a fold of the events after it starts from.
+    pub fn resume(self) -> (Views, permledger_log::ChainCheck) {
+        let chain =
+            permledger_log::ChainCheck::resume(self.at, self.versions.iter().map(|(o, v)| (o, *v)));
+        (self.views, chain)
+    }
+}
+
 impl Checkpoints {
     /// The checkpoints in `dir`, keeping the `keep` newest when one is written.
     pub fn new(dir: impl Into<PathBuf>, keep: usize) -> Checkpoints {

@@ -26,22 +26,9 @@ pub fn replay_until(
 ) -> Result<Views, OpenError> {
     let total = log.head()?.seq.min(until);
     let mut state = Views::for_rebuild(usize::try_from(total).unwrap_or(0));
-    let folded = fold_log(
-        log,
-        ChainCheck::new(),
-        total,
-        Check::Chain,
-        |event| state.apply(event),
-        |seq| progress(seq, total),
-    )?;
-    if let Some(t) = folded.tamper {
-        return Err(OpenError::Tampered(t));
-    }
-    if folded.last.seq < total {
-        return Err(OpenError::Tampered(Tamper::Missing {
-            seq: folded.last.seq + 1,
-        }));
-    }
+    fold_exactly(log, &mut state, ChainCheck::new(), total, |seq| {
+        progress(seq, total)
+    })?;
     state.index_checks();
     Ok(state)
 }
@@ -69,9 +56,8 @@ pub fn fold_from(
     let head = log.head()?;
     let (mut state, chain) = match start {
         Some(r) => {
-            let mut views = r.views;
-            views.reserve(usize::try_from(head.seq.saturating_sub(r.at.seq)).unwrap_or(0));
-            let chain = ChainCheck::resume(r.at, r.versions.iter().map(|(o, v)| (o, *v)));
+            let (mut views, chain) = r.resume();
+            views.reserve(usize::try_from(head.seq.saturating_sub(chain.last().seq)).unwrap_or(0));
             (views, chain)
         }
         None => (
@@ -115,33 +101,44 @@ pub(crate) fn fold_until(
     upto: Seq,
 ) -> Result<Views, OpenError> {
     let (mut state, chain) = match start {
-        Some(r) if r.at.seq <= upto => {
-            let chain = ChainCheck::resume(r.at, r.versions.iter().map(|(o, v)| (o, *v)));
-            (r.views, chain)
-        }
+        Some(r) if r.at.seq <= upto => r.resume(),
         _ => (
             Views::for_rebuild(usize::try_from(upto).unwrap_or(0)),
             ChainCheck::new(),
         ),
     };
+    fold_exactly(log, &mut state, chain, upto, |_| {})?;
+    // Written out, never asked: the check indexes are left unbuilt.
+    Ok(state)
+}
+
+/// Folds the events after the chain's last one up to `until` into `views`, and no further,
+/// whatever is appended meanwhile: the chain must hold and reach `until`. Answers the chain at
+/// `until`, to go on from.
+fn fold_exactly(
+    log: &dyn EventLog,
+    views: &mut Views,
+    chain: ChainCheck,
+    until: Seq,
+    progress: impl FnMut(Seq),
+) -> Result<ChainCheck, OpenError> {
     let folded = fold_log(
         log,
         chain,
-        upto,
+        until,
         Check::Chain,
-        |event| state.apply(event),
-        |_| {},
+        |e| views.apply(e),
+        progress,
     )?;
     if let Some(t) = folded.tamper {
         return Err(OpenError::Tampered(t));
     }
-    if folded.last.seq < upto {
+    if folded.last.seq < until {
         return Err(OpenError::Tampered(Tamper::Missing {
             seq: folded.last.seq + 1,
         }));
     }
-    // Written out, never asked: the check indexes are left unbuilt.
-    Ok(state)
+    Ok(folded.chain.unwrap_or_default())
 }
 
 /// The whole log folded without checking a link: only for `permledger bench`, which measures
@@ -352,23 +349,7 @@ pub fn compare_checkpoints(
             continue;
         }
         if seq > views.seq() {
-            let folded = fold_log(
-                log,
-                chain,
-                seq,
-                Check::Chain,
-                |e| views.apply(e),
-                &mut progress,
-            )?;
-            if let Some(t) = folded.tamper {
-                return Err(OpenError::Tampered(t));
-            }
-            if folded.last.seq < seq {
-                return Err(OpenError::Tampered(Tamper::Missing {
-                    seq: folded.last.seq + 1,
-                }));
-            }
-            chain = folded.chain.unwrap_or_default();
+            chain = fold_exactly(log, &mut views, chain, seq, &mut progress)?;
         }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
