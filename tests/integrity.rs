@@ -9,25 +9,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
+use common::{bin, permledger, text, token};
 use permledger_rocks::cf;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_permledger"))
-}
-
-fn permledger(data: &Path, args: &[&str]) -> Output {
-    bin().arg("--data").arg(data).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
 
 /// Eight commands, eight events: acme with two teams and two inboxes, renamed.
 fn story(data: &Path) {
@@ -222,12 +209,6 @@ fn start(command: &mut Command) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (child, addr)
-}
-
-fn token(data: &Path, role: &str) -> String {
-    let o = permledger(data, &["token", "create", "--all", "--role", role]);
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
 /// (status, the read-only header, body)
