@@ -403,7 +403,13 @@ pub fn rebuild(data: &Path) -> anyhow::Result<u8> {
 pub fn checkpoint(data: &Path) -> anyhow::Result<u8> {
     let store = permledger_ledger::Checkpoints::of_folder(data);
     let head = crate::data::read_log(data)?.head()?.seq;
-    if let Some((seq, path)) = store.list()?.into_iter().next().filter(|(s, _)| *s == head) {
+    // One there already, unless this build cannot read it (of an older format, damaged): then
+    // it is written anew.
+    let newest =
+        store.list()?.into_iter().next().filter(|(s, path)| {
+            *s == head && permledger_ledger::checkpoint::read_header(path).is_ok()
+        });
+    if let Some((seq, path)) = newest {
         out!(
             "the newest checkpoint is already at the log's head, event {seq}: {}",
             path.display()

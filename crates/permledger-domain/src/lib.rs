@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod index;
 pub mod json;
+pub mod lazy;
 pub mod preset;
 pub mod rejection;
 pub mod schema;

@@ -10,6 +10,7 @@ use crate::event::{Defaults, Event, EventPayload, JoinedVia, RoleDef};
 use crate::ids::{
     InboxId, InviteId, LinkId, OrgId, RoleId, Scope, ScopeKind, Seq, TeamId, Timestamp, UserId,
 };
+use crate::lazy::LazyMap;
 use crate::vecmap::VecMap;
 
 /// The projections' hashed maps: foldhash, seeded per process.
@@ -18,7 +19,8 @@ pub type Hashed<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomSt
 /// Every org the ledger knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    pub orgs: Hashed<OrgId, Org>,
+    /// Lazy: an org restored from a checkpoint is decoded when first used.
+    pub orgs: LazyMap<OrgId, Org>,
     /// The last global sequence number folded in.
     pub seq: Seq,
     /// The time of the last event folded in: recorded time never goes back.
@@ -483,11 +485,17 @@ impl State {
             );
             return;
         }
-        let Some(org) = self.orgs.get_mut(&meta.org) else {
-            return;
-        };
-        org.version = meta.org_version;
-        apply_to_org(org, event);
+        if let Some(org) = self.orgs.get_mut(&meta.org) {
+            org.apply(event);
+        }
+    }
+}
+
+impl Org {
+    /// Folds in one event of this org (not its creation, which makes the org).
+    pub fn apply(&mut self, event: &Event) {
+        self.version = event.meta.org_version;
+        apply_to_org(self, event);
     }
 }
 

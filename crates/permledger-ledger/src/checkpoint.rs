@@ -4,11 +4,11 @@
 //! none. An open takes the newest one that matches the log and folds the tail after it; any
 //! that cannot be used is passed over with a warning naming it, down to a fold of the whole log.
 
-use std::borrow::Cow;
 use std::fs;
 use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use permledger_domain::{OrgId, Seq, Timestamp};
@@ -44,10 +44,10 @@ pub struct Written {
     pub took: Duration,
 }
 
-/// Views restored from a checkpoint, at the position and link the log agrees with.
-#[derive(Debug)]
+/// A checkpoint the log agrees with, opened (`format::open`: every section of the orgs wanted
+/// checked, none decoded yet), at the position and link the log agrees with.
 pub struct Restored {
-    pub views: Views,
+    pub opened: format::Opened,
     pub at: Digest,
     pub path: PathBuf,
     /// Every org's version at the checkpoint (the tail's check starts from them).
@@ -55,12 +55,62 @@ pub struct Restored {
 }
 
 impl Restored {
-    /// The views, and the chain check resumed at the checkpoint's link and org versions: what
-    /// a fold of the events after it starts from.
-    pub fn resume(self) -> (Views, permledger_log::ChainCheck) {
+    /// The opened checkpoint, and the chain check resumed at its link and org versions: what a
+    /// fold of the events after it starts from.
+    pub fn resume(self) -> (format::Opened, permledger_log::ChainCheck) {
         let chain =
             permledger_log::ChainCheck::resume(self.at, self.versions.iter().map(|(o, v)| (o, *v)));
-        (self.views, chain)
+        (self.opened, chain)
+    }
+}
+
+impl std::fmt::Debug for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restored")
+            .field("at", &self.at)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checkpoint's file, its sections read where they lie by the thread that needs them, into a
+/// buffer each thread keeps.
+struct InFile {
+    file: fs::File,
+    /// Where the first section starts.
+    body: u64,
+    path: PathBuf,
+}
+
+impl format::Source for InFile {
+    fn read(&self, offset: u64, len: u64, f: &mut dyn FnMut(&[u8])) -> Result<(), CheckpointError> {
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let short = || CheckpointError::Truncated("it ends before its last section");
+        let len = usize::try_from(len).map_err(|_| short())?;
+        let at = self.body.checked_add(offset).ok_or_else(short)?;
+        BUFFER.with(|buffer| {
+            // A section read while another is in use on this thread (none today) gets its own.
+            let mut own = Vec::new();
+            let mut guard = buffer.try_borrow_mut();
+            let buf = match guard.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut own,
+            };
+            buf.resize(len, 0);
+            self.file.read_exact_at(buf, at).map_err(|_| short())?;
+            f(buf);
+            // A large section's room is not kept for a thread that may never read again.
+            if buf.capacity() > 8 << 20 {
+                *buf = Vec::new();
+            }
+            Ok(())
+        })
+    }
+
+    fn name(&self) -> String {
+        format!("checkpoint `{}`", self.path.display())
     }
 }
 
@@ -245,36 +295,34 @@ impl Checkpoints {
                 None => return Ok(Err(format!("the log has no event {}", header.seq))),
             }
         }
-        // Each section read where it lies, by the thread that decodes it: a reader of one org
-        // reads the header, that org's section and the event times, not the whole file.
+        // Each section read where it lies, by the thread that checks or decodes it: a reader of
+        // one org reads the header, that org's sections and the event times, not the whole file.
         let started = Instant::now();
         let file = match fs::File::open(path) {
             Ok(f) => f,
             Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
         };
-        let body = header_end;
-        let read = |offset: u64, len: u64| -> Result<Cow<'static, [u8]>, CheckpointError> {
-            let short = || CheckpointError::Truncated("it ends before its last section");
-            let len = usize::try_from(len).map_err(|_| short())?;
-            let mut buf = vec![0u8; len];
-            let at = body.checked_add(offset).ok_or_else(short)?;
-            file.read_exact_at(&mut buf, at).map_err(|_| short())?;
-            Ok(Cow::Owned(buf))
+        let source = Arc::new(InFile {
+            file,
+            body: header_end,
+            path: path.to_path_buf(),
+        });
+        let at = Digest {
+            seq: header.seq,
+            hash: Hash(header.hash),
         };
-        let decoded = format::decode_sections(header, wanted, false, &read);
+        let versions = header.versions().map(|(o, v)| (o.clone(), v)).collect();
+        let opened = format::open(header, source, wanted);
         tracing::info!(
             path = %path.display(),
-            decode_ms = started.elapsed().as_millis() as u64,
-            "checkpoint read"
+            check_ms = started.elapsed().as_millis() as u64,
+            "checkpoint opened"
         );
-        match decoded {
-            Ok((header, views)) => Ok(Ok(Restored {
-                at: Digest {
-                    seq: header.seq,
-                    hash: Hash(header.hash),
-                },
-                versions: header.versions().map(|(o, v)| (o.clone(), v)).collect(),
-                views,
+        match opened {
+            Ok(opened) => Ok(Ok(Restored {
+                opened,
+                at,
+                versions,
                 path: path.to_path_buf(),
             })),
             Err(e) => Ok(Err(e.to_string())),
@@ -366,7 +414,13 @@ pub fn behind(
     now: Timestamp,
     warn: &mut dyn FnMut(String),
 ) -> Result<Option<Written>, Failed> {
-    if checkpoints.list()?.first().is_some_and(|(s, _)| *s >= upto) {
+    // One there already, unless this build cannot read it (of an older format, damaged): then
+    // it is written anew.
+    if checkpoints
+        .list()?
+        .first()
+        .is_some_and(|(s, path)| *s >= upto && read_header(path).is_ok())
+    {
         return Ok(None);
     }
     let restored = checkpoints.restore(log, &|_| true, warn)?;

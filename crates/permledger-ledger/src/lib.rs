@@ -143,6 +143,26 @@ struct Shared {
     /// Why commands are refused, when the ledger was opened for reading only, or its log was
     /// found damaged below the checkpoint it was opened from (`check_below_in_background`).
     read_only: std::sync::OnceLock<String>,
+    /// Threads an open started that run on after it (`check_below_in_background`,
+    /// `warm_in_background`), for `settle`.
+    background: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a background thread for as long as it lives (without holding the ledger up).
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Running {
+    fn new(shared: &Shared) -> Running {
+        use std::sync::atomic::Ordering::SeqCst;
+        shared.background.fetch_add(1, SeqCst);
+        Running(shared.background.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A handle on the running ledger; clone it freely.
@@ -194,7 +214,59 @@ impl Ledger {
         if let (Some(at), Below::InBackground) = (at, below) {
             ledger.check_below_in_background(at)?;
         }
+        if at.is_some() {
+            ledger.warm_in_background()?;
+        }
         Ok((ledger, at))
+    }
+
+    /// Waits for the work an open left running in the background (the links below its
+    /// checkpoint rechecked, the checkpoint's orgs decoded) to end: for a measurement or a test
+    /// that wants the ledger as it is once settled.
+    pub fn settle(&self) {
+        while self
+            .shared
+            .background
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Decodes, on a thread that yields the cores to every other, the orgs a checkpoint left to
+    /// be decoded when first used, each apart from the views and handed to them under a shared
+    /// lock (`Views::offer`), so that neither the writer nor a reader waits for one it did not
+    /// ask about. The writer's own copy decodes each org at its first command. Ends with the
+    /// ledger.
+    fn warm_in_background(&self) -> Result<(), OpenError> {
+        let shared = Arc::downgrade(&self.shared);
+        let running = Running::new(&self.shared);
+        checkpoint::spawn_background("permledger-warm", move || {
+            let _running = running;
+            let started = std::time::Instant::now();
+            let cold = match shared.upgrade() {
+                Some(s) => s.views.read().map(|v| v.cold()).unwrap_or_default(),
+                None => return,
+            };
+            let orgs = cold.len();
+            for c in cold {
+                let warm = c.make();
+                let Some(s) = shared.upgrade() else {
+                    return;
+                };
+                if let Ok(views) = s.views.read() {
+                    views.offer(warm);
+                };
+            }
+            tracing::info!(
+                orgs,
+                ms = started.elapsed().as_millis() as u64,
+                "every org of the checkpoint decoded"
+            );
+        })
+        .map(|_| ())
+        .map_err(|e| OpenError::Thread(e.to_string()))
     }
 
     /// Recomputes the links below a checkpoint on a thread of its own while the ledger serves;
@@ -202,9 +274,11 @@ impl Ledger {
     /// (`read_only`), and the error is logged.
     fn check_below_in_background(&self, at: Digest) -> Result<(), OpenError> {
         let shared = self.shared.clone();
+        let running = Running::new(&shared);
         std::thread::Builder::new()
             .name("permledger-below".into())
             .spawn(move || {
+                let _running = running;
                 let why = match permledger_log::verify::links_hold(&*shared.log, at, |_| {}) {
                     Ok(Ok(())) => {
                         tracing::info!(seq = at.seq, "the log below the checkpoint holds");
@@ -241,6 +315,7 @@ impl Ledger {
             failures: Default::default(),
             finished: Default::default(),
             read_only: Default::default(),
+            background: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let (handoff, groups) = std::sync::mpsc::sync_channel::<Group>(1);
@@ -319,6 +394,7 @@ impl Ledger {
             failures: Default::default(),
             finished: Default::default(),
             read_only: std::sync::OnceLock::from(reason),
+            background: Default::default(),
         });
         // No writer: the queue's receiving end is dropped at once.
         let (tx, _) = mpsc::channel(1);

@@ -56,8 +56,13 @@ pub fn fold_from(
     let head = log.head()?;
     let (mut state, chain) = match start {
         Some(r) => {
-            let (mut views, chain) = r.resume();
-            views.reserve(usize::try_from(head.seq.saturating_sub(chain.last().seq)).unwrap_or(0));
+            let (opened, chain) = r.resume();
+            let tail = head.seq.saturating_sub(chain.last().seq);
+            if tail <= DEFERRED_TAIL {
+                return fold_tail_deferred(log, opened, chain, head, wanted, progress);
+            }
+            let mut views = opened.views(&[], wanted);
+            views.reserve(usize::try_from(tail).unwrap_or(0));
             (views, chain)
         }
         None => (
@@ -93,6 +98,43 @@ pub fn fold_from(
     Ok((state, tamper))
 }
 
+/// A checkpoint's tail up to this long is read, checked, and handed to the views whole
+/// (`Opened::views`), each org's events folded when the org is first used; a longer one is
+/// folded as it is read, decoding every org it touches.
+const DEFERRED_TAIL: Seq = 100_000;
+
+/// `fold_from` for a short tail: the tail's chain is checked as it is read, and no org is
+/// decoded for it.
+fn fold_tail_deferred(
+    log: &dyn EventLog,
+    opened: permledger_views::checkpoint::Opened,
+    chain: ChainCheck,
+    head: Digest,
+    wanted: &(dyn Fn(&OrgId) -> bool + Sync),
+    mut progress: impl FnMut(Seq, Seq),
+) -> Result<(Views, Option<Tamper>), OpenError> {
+    let mut tail = Vec::new();
+    let folded = fold_log(
+        log,
+        chain,
+        Seq::MAX,
+        Check::Chain,
+        |event| tail.push(event.clone()),
+        |seq| progress(seq, head.seq),
+    )?;
+    let tamper = match folded.tamper {
+        Some(t) => Some(t),
+        None => folded.chain_end(head).err(),
+    };
+    let views = opened.views(&tail, wanted);
+    tracing::info!(
+        seq = views.seq(),
+        tail = tail.len(),
+        "opened from a checkpoint; its orgs are decoded when first used"
+    );
+    Ok((views, tamper))
+}
+
 /// Folds from a checkpoint's views (or the first event) up to the event at `upto`, and no
 /// further, whatever is appended meanwhile: the views a background checkpoint is written from.
 pub(crate) fn fold_until(
@@ -101,7 +143,10 @@ pub(crate) fn fold_until(
     upto: Seq,
 ) -> Result<Views, OpenError> {
     let (mut state, chain) = match start {
-        Some(r) if r.at.seq <= upto => r.resume(),
+        Some(r) if r.at.seq <= upto => {
+            let (opened, chain) = r.resume();
+            (opened.views(&[], |_: &OrgId| true), chain)
+        }
         _ => (
             Views::for_rebuild(usize::try_from(upto).unwrap_or(0)),
             ChainCheck::new(),
@@ -358,7 +403,7 @@ pub fn compare_checkpoints(
                 continue;
             }
         };
-        let agrees = match permledger_views::checkpoint::decode_some(&bytes, |_| true, false) {
+        let agrees = match permledger_views::checkpoint::decode_all(&bytes) {
             Err(e) => Err(e.to_string()),
             Ok((header, _)) if header.hash != chain.last().hash.0 => Err(format!(
                 "the log's link at event {seq} is not the one it was taken at"

@@ -64,7 +64,7 @@ impl Ledger {
         if let Some(t) = folded.tamper {
             return Err(OpenError::Tampered(t).into());
         }
-        let past: permledger_domain::state::Hashed<OrgId, Org> = {
+        let past: permledger_domain::lazy::LazyMap<OrgId, Org> = {
             let views = self.views();
             views
                 .histories

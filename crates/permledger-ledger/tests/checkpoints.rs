@@ -147,11 +147,60 @@ fn checkpoints_are_pruned_to_the_newest_few_and_written_behind_a_serving_ledger(
         .restore(&*log, &|_| true, &mut |w| panic!("{w}"))
         .unwrap()
         .unwrap();
-    let mut restored = from_store.views;
-    restored.finish_rebuild();
+    let restored = from_store.opened.decode().unwrap();
     let upto = permledger_ledger::replay_until(&*log, 42, |_, _| {}).unwrap();
     assert_eq!(restored.difference(&upto), None);
     ledger.shutdown();
+}
+
+/// The orgs of a checkpoint are decoded when first used, with their events of the tail: a
+/// ledger opened from one with a tail behind it takes commands and answers checks on every
+/// org at once, from several threads, while its background thread decodes them, and ends
+/// where a whole fold of the log ends.
+#[test]
+fn orgs_decoded_when_first_used_take_commands_and_checks_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Checkpoints::new(dir.path().join("checkpoints"), 3);
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let ledger = two_orgs(log.clone());
+    story(&ledger, 0, 40);
+    ledger.write_checkpoint(&store, now()).unwrap();
+    // A tail behind the checkpoint, on both orgs.
+    story(&ledger, 40, 20);
+    ledger.shutdown();
+
+    for _ in 0..5 {
+        let (ledger, at, warnings) = open(&log, &store, Below::Now).unwrap();
+        assert_eq!((at, warnings.len()), (Some(42), 0));
+        let ledger = Arc::new(ledger);
+        let from = log.head().unwrap().seq as usize;
+        std::thread::scope(|s| {
+            for (i, org) in ["acme", "globex"].into_iter().enumerate() {
+                let ledger = ledger.clone();
+                s.spawn(move || {
+                    let org = OrgId::new(org).unwrap();
+                    let owner = UserId::new(["ann", "gus"][i]).unwrap();
+                    let invite = "org.members.invite".parse().unwrap();
+                    for _ in 0..50 {
+                        assert!(ledger.views().check(
+                            &org,
+                            &owner,
+                            &invite,
+                            &permledger_domain::Scope::Org,
+                            now()
+                        ));
+                    }
+                });
+            }
+            let ledger = ledger.clone();
+            s.spawn(move || story(&ledger, from, 16));
+        });
+        // The background thread ends with every org decoded.
+        ledger.settle();
+        assert_eq!(ledger.views().cold_orgs(), 0);
+        same_as_a_whole_fold(&log, &ledger);
+        Arc::try_unwrap(ledger).ok().unwrap().shutdown();
+    }
 }
 
 /// Each way a checkpoint can be wrong, and the words its warning must hold.

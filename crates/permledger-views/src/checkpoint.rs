@@ -11,20 +11,23 @@
 //! header length  u64
 //! header         bincode   Header: position, chain hash, and where each section lies
 //! header hash    32 bytes  BLAKE3 of everything before it
-//! sections       ...       each org: its present and history without members, then its
-//!                          members' present and past, 8,192 members a section; last, the
+//! sections       ...       each org: its present, then its history, without members, then
+//!                          its members' present and past, 8,192 members a section; last, the
 //!                          event times
 //! ```
 //!
-//! Each section carries its own BLAKE3 hash in the header, checked before it is decoded, so a
-//! reader that needs a few orgs (`decode_some`) reads and checks only theirs, and every section
-//! is checked and decoded on every core at once (a large org's members too).
+//! Each section carries its own BLAKE3 hash in the header. An open (`open`) reads and checks
+//! every section of the orgs it is for, on every core, and decodes only the event times: each
+//! org is decoded when first used (`Opened::views`, the views' lazy maps), its present apart
+//! from its history, a large org's members on every core. A reader of a few orgs checks and
+//! decodes only theirs.
 
-use std::borrow::Cow;
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
+use permledger_domain::lazy::Loader;
 use permledger_domain::state::{Hashed, Member, Org};
-use permledger_domain::{OrgId, Seq, State, Timestamp, UserId};
+use permledger_domain::{Event, OrgId, Seq, State, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::history::MemberHist;
@@ -34,7 +37,7 @@ use crate::{OrgHistory, Views};
 pub const MAGIC: &[u8; 8] = b"PLCKPT\r\n";
 
 /// The layout written today. A file of another format is not read (the log is folded instead).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// bincode's standard configuration, spelled out: a default changing upstream changes nothing.
 const CONFIG: bincode::config::Configuration = bincode::config::standard();
@@ -80,8 +83,10 @@ struct OrgSection {
     /// The org's version (its event count) at the checkpoint: a fold of the tail checks each
     /// event's version against it, for every org, read or not.
     version: u64,
-    /// The org without its members.
-    section: Section,
+    /// The org's present without its members.
+    live: Section,
+    /// Its history without its members.
+    history: Section,
     /// Its members' present and history, `CHUNK` members a section.
     live_members: Vec<Section>,
     past_members: Vec<Section>,
@@ -91,35 +96,8 @@ struct OrgSection {
 /// small orgs span several sections.)
 const CHUNK: usize = if cfg!(test) { 3 } else { 8192 };
 
-/// One org as the checkpoint holds it.
-#[derive(Serialize)]
-struct OrgPartRef<'a> {
-    live: &'a Org,
-    history: &'a OrgHistory,
-}
-
-#[derive(Deserialize)]
-struct OrgPart {
-    live: Org,
-    history: OrgHistory,
-}
-
 type LiveChunk = Vec<(UserId, Box<Member>)>;
 type PastChunk = Vec<(UserId, Box<MemberHist>)>;
-
-/// Which of an org's sections a task decodes, and what it made.
-#[derive(Clone, Copy)]
-enum Part {
-    Base,
-    Live,
-    Past,
-}
-
-enum Decoded {
-    Base(Box<OrgPart>),
-    Live(LiveChunk),
-    Past(PastChunk),
-}
 
 /// Why a checkpoint's bytes cannot be used. Each names what is wrong, for the warning that says
 /// which file was passed over.
@@ -135,6 +113,42 @@ pub enum CheckpointError {
     Checksum(String),
     #[error("its {what} does not decode: {reason}")]
     Decode { what: String, reason: String },
+}
+
+/// Where a checkpoint's sections are read from: its file, read in place, or bytes in memory.
+pub trait Source: Send + Sync + 'static {
+    /// Calls `f` with the `len` bytes at `offset`, counted from the first section.
+    fn read(&self, offset: u64, len: u64, f: &mut dyn FnMut(&[u8])) -> Result<(), CheckpointError>;
+    /// What it is, for a message (a file's path).
+    fn name(&self) -> String;
+}
+
+/// A whole checkpoint in memory.
+struct InMemory {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Source for InMemory {
+    fn read(&self, offset: u64, len: u64, f: &mut dyn FnMut(&[u8])) -> Result<(), CheckpointError> {
+        let from = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(self.start));
+        let to = from.and_then(|f| f.checked_add(usize::try_from(len).ok()?));
+        match (from, to) {
+            (Some(from), Some(to)) if to <= self.bytes.len() => {
+                f(&self.bytes[from..to]);
+                Ok(())
+            }
+            _ => Err(CheckpointError::Truncated(
+                "it ends before its last section",
+            )),
+        }
+    }
+
+    fn name(&self) -> String {
+        "a checkpoint in memory".into()
+    }
 }
 
 /// Writes the views as a checkpoint at their position, whose link in the log is `hash`. The orgs
@@ -172,7 +186,8 @@ pub fn write_to(
         .map(|(org, e)| OrgSection {
             org: org.clone(),
             version: e.version,
-            section: section(&e.base),
+            live: section(&e.live_base),
+            history: section(&e.history_base),
             live_members: e.live.iter().map(|b| section(b)).collect(),
             past_members: e.past.iter().map(|b| section(b)).collect(),
         })
@@ -195,7 +210,11 @@ pub fn write_to(
     head.extend_from_slice(check.as_bytes());
     out.write_all(&head)?;
     for (_, e) in &body {
-        for bytes in std::iter::once(&e.base).chain(&e.live).chain(&e.past) {
+        for bytes in [&e.live_base, &e.history_base]
+            .into_iter()
+            .chain(&e.live)
+            .chain(&e.past)
+        {
             out.write_all(bytes)?;
         }
     }
@@ -206,7 +225,8 @@ pub fn write_to(
 /// One org's sections, encoded.
 struct EncodedOrg {
     version: u64,
-    base: Vec<u8>,
+    live_base: Vec<u8>,
+    history_base: Vec<u8>,
     live: Vec<Vec<u8>>,
     past: Vec<Vec<u8>>,
 }
@@ -220,7 +240,8 @@ fn encode_org(org: &Org, history: &OrgHistory) -> Result<EncodedOrg, String> {
     past.sort_unstable_by(|a, b| a.0.cmp(b.0));
     Ok(EncodedOrg {
         version: org.version,
-        base: encode(&OrgPartRef { live: org, history })?,
+        live_base: encode(org)?,
+        history_base: encode(history)?,
         live: live.chunks(CHUNK).map(encode).collect::<Result<_, _>>()?,
         past: past.chunks(CHUNK).map(encode).collect::<Result<_, _>>()?,
     })
@@ -279,121 +300,284 @@ pub fn header_len(bytes: &[u8]) -> Option<usize> {
         .checked_add(MAGIC.len() + 12 + 32)
 }
 
-/// The whole checkpoint: every section checked and decoded, on every core, and the check
-/// indexes built. The views answer exactly as the fold of the log up to `Header::seq` does.
-pub fn decode_all(bytes: &[u8]) -> Result<(Header, Views), CheckpointError> {
-    decode_some(bytes, |_| true, true)
+/// `f` of a section's bytes, once they are read and match their hash.
+fn with_section<R>(
+    source: &dyn Source,
+    s: &Section,
+    what: &dyn Fn() -> String,
+    f: impl FnOnce(&[u8]) -> Result<R, CheckpointError>,
+) -> Result<R, CheckpointError> {
+    let mut f = Some(f);
+    let mut out = None;
+    source.read(s.offset, s.len, &mut |b| {
+        out = Some(
+            if b.len() as u64 == s.len && blake3::hash(b).as_bytes() == &s.hash {
+                match f.take() {
+                    Some(f) => f(b),
+                    None => Err(CheckpointError::Truncated("a section was read twice")),
+                }
+            } else {
+                Err(CheckpointError::Checksum(what()))
+            },
+        );
+    })?;
+    out.unwrap_or(Err(CheckpointError::Truncated(
+        "a section could not be read",
+    )))
 }
 
-/// The checkpoint's views with only the orgs `wanted` keeps (a reader that asks about one org
-/// reads and checks one org's section): the event times are always read. Without
-/// `build_checks` the check indexes wait, as in a rebuild, for `Views::finish_rebuild`.
-pub fn decode_some(
-    bytes: &[u8],
+/// A checkpoint opened: its header read, every section of the orgs it is opened for checked
+/// against its hash, and the event times decoded. Its orgs are decoded when first used
+/// (`views`), or all at once (`decode`).
+pub struct Opened {
+    header: Header,
+    source: Arc<dyn Source>,
+    /// The orgs opened for, in the header's order.
+    chosen: Vec<Arc<OrgSection>>,
+    times: Vec<(Seq, Timestamp)>,
+}
+
+/// Opens a checkpoint whose header is `header` (`read_header`) and whose sections `source`
+/// reads, for the orgs `wanted` keeps: each of their sections and the event times are read and
+/// checked on every core, so that a checkpoint changed anywhere they lie is refused here, not
+/// when an org is first used.
+pub fn open(
+    header: Header,
+    source: Arc<dyn Source>,
     wanted: impl Fn(&OrgId) -> bool,
-    build_checks: bool,
-) -> Result<(Header, Views), CheckpointError> {
-    let (header, start) = read_header(bytes)?;
-    let body = &bytes[start..];
-    decode_sections(header, wanted, build_checks, &|offset, len| {
-        let from = usize::try_from(offset).ok();
-        let to = from.and_then(|f| f.checked_add(usize::try_from(len).ok()?));
-        match (from, to) {
-            (Some(f), Some(t)) if t <= body.len() => Ok(Cow::Borrowed(&body[f..t])),
-            _ => Err(CheckpointError::Truncated(
-                "it ends before its last section",
-            )),
-        }
+) -> Result<Opened, CheckpointError> {
+    let chosen: Vec<Arc<OrgSection>> = header
+        .orgs
+        .iter()
+        .filter(|o| wanted(&o.org))
+        .map(|o| Arc::new(o.clone()))
+        .collect();
+    let mut sections: Vec<(&OrgId, &Section)> = Vec::new();
+    for o in &chosen {
+        sections.extend(o.sections().map(|s| (&o.org, s)));
+    }
+    let checked = crate::in_shares(
+        &sections,
+        |(_, s)| s.len,
+        |(org, s)| {
+            with_section(&*source, s, &|| format!("section of org `{org}`"), |_| {
+                Ok(())
+            })
+        },
+    );
+    checked.into_iter().collect::<Result<(), _>>()?;
+    let times = with_section(
+        &*source,
+        &header.times,
+        &|| "event times".into(),
+        decode_times,
+    )?;
+    Ok(Opened {
+        header,
+        source,
+        chosen,
+        times,
     })
 }
 
-/// The same as `decode_some`, given the header (`read_header`) and a way to read each section
-/// where it lies (`read`: `len` bytes from `offset` after the header; a file read in place, a
-/// few sections of it only).
-pub fn decode_sections<'a>(
-    header: Header,
-    wanted: impl Fn(&OrgId) -> bool,
-    build_checks: bool,
-    read: &(dyn Fn(u64, u64) -> Result<Cow<'a, [u8]>, CheckpointError> + Sync),
-) -> Result<(Header, Views), CheckpointError> {
-    let slice =
-        |s: &Section, what: &dyn Fn() -> String| -> Result<Cow<'a, [u8]>, CheckpointError> {
-            let b = read(s.offset, s.len)?;
-            if b.len() as u64 == s.len && blake3::hash(&b).as_bytes() == &s.hash {
-                Ok(b)
-            } else {
-                Err(CheckpointError::Checksum(what()))
-            }
-        };
-    // Every section of every org wanted, decoded on every core; then each org put together.
-    let mut tasks: Vec<(usize, Part, &Section)> = Vec::new();
-    let chosen: Vec<&OrgSection> = header.orgs.iter().filter(|o| wanted(&o.org)).collect();
-    for (i, o) in chosen.iter().enumerate() {
-        tasks.push((i, Part::Base, &o.section));
-        tasks.extend(o.live_members.iter().map(|s| (i, Part::Live, s)));
-        tasks.extend(o.past_members.iter().map(|s| (i, Part::Past, s)));
+impl OrgSection {
+    fn sections(&self) -> impl Iterator<Item = &Section> {
+        [&self.live, &self.history]
+            .into_iter()
+            .chain(&self.live_members)
+            .chain(&self.past_members)
     }
-    let decoded = crate::in_shares(
-        &tasks,
-        |(_, _, s)| s.len,
-        |(i, part, s)| {
-            let what = || format!("section of org `{}`", chosen[*i].org);
-            let bytes = slice(s, &what)?;
-            Ok((
-                *i,
-                match part {
-                    Part::Base => Decoded::Base(Box::new(decode(&bytes, &what())?)),
-                    Part::Live => Decoded::Live(decode(&bytes, &what())?),
-                    Part::Past => Decoded::Past(decode(&bytes, &what())?),
-                },
-            ))
-        },
-    )
-    .into_iter()
-    .collect::<Result<Vec<_>, CheckpointError>>()?;
-    let times = decode_times(&slice(&header.times, &|| "event times".into())?)?;
-    let mut bases: Vec<Option<OrgPart>> = (0..chosen.len()).map(|_| None).collect();
-    let mut members: Vec<(Vec<LiveChunk>, Vec<PastChunk>)> =
-        (0..chosen.len()).map(|_| Default::default()).collect();
-    for (i, d) in decoded {
-        match d {
-            Decoded::Base(part) => bases[i] = Some(*part),
-            Decoded::Live(chunk) => members[i].0.push(chunk),
-            Decoded::Past(chunk) => members[i].1.push(chunk),
+
+    /// About how many members it holds: what decoding it costs, for sharing work out.
+    fn weight(&self) -> u64 {
+        (self.live_members.len() * CHUNK) as u64 + 1
+    }
+}
+
+impl Opened {
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The views at the checkpoint, then `tail` (the log's events after it, in order), each org
+    /// it was opened for decoded when first used, with its own events of the tail folded in
+    /// then. Events of orgs created in the tail are folded now if `wanted` keeps them; of the
+    /// others, only the position and time are kept.
+    pub fn views(self, tail: &[Event], wanted: impl Fn(&OrgId) -> bool) -> Views {
+        let mut views = self.empty_views();
+        let mut theirs: Hashed<OrgId, Vec<Event>> = Hashed::default();
+        for o in &self.chosen {
+            theirs.insert(o.org.clone(), Vec::new());
+        }
+        for e in tail {
+            match theirs.get_mut(&e.meta.org) {
+                Some(events) => {
+                    events.push(e.clone());
+                    views.pass(e);
+                }
+                None if wanted(&e.meta.org) => views.apply(e),
+                None => views.pass(e),
+            }
+        }
+        views.live.orgs.reserve(self.chosen.len());
+        views.histories.reserve(self.chosen.len());
+        for o in self.chosen {
+            let tail: Arc<[Event]> = theirs.remove(&o.org).unwrap_or_default().into();
+            let (source, weight) = (self.source.clone(), o.weight());
+            let live = {
+                let (source, o, tail) = (source.clone(), o.clone(), tail.clone());
+                Loader::new(weight, move || {
+                    made(&*source, &o, live_of(&*source, &o, &tail))
+                })
+            };
+            let history = {
+                let (source, o) = (source, o.clone());
+                Loader::new(weight, move || {
+                    made(&*source, &o, history_of(&*source, &o, &tail))
+                })
+            };
+            views.checks.insert(o.org.clone(), OnceLock::new());
+            views.live.orgs.insert_later(o.org.clone(), live);
+            views.histories.insert_later(o.org.clone(), history);
+        }
+        views
+    }
+
+    /// Every org decoded now, on every core, and the check indexes built: what `verify`
+    /// compares with a fold of the log, where a section that does not decode is an answer
+    /// rather than a failure later.
+    pub fn decode(self) -> Result<Views, CheckpointError> {
+        let mut views = self.empty_views();
+        let decoded = crate::in_shares(
+            &self.chosen,
+            |o| o.weight(),
+            |o| {
+                let live = live_of(&*self.source, o, &[])?;
+                let history = history_of(&*self.source, o, &[])?;
+                Ok::<_, CheckpointError>((o.org.clone(), live, history))
+            },
+        );
+        for d in decoded {
+            let (org, live, history) = d?;
+            views.live.orgs.insert(org.clone(), live);
+            views.histories.insert(org, history);
+        }
+        views.index_checks();
+        Ok(views)
+    }
+
+    fn empty_views(&self) -> Views {
+        Views {
+            live: State {
+                orgs: Default::default(),
+                seq: self.header.seq,
+                last_time: self.header.last_time,
+            },
+            histories: Default::default(),
+            checks: Hashed::default(),
+            checks_deferred: false,
+            times: self.times.clone(),
         }
     }
-    let mut orgs: Hashed<OrgId, Org> = Hashed::default();
-    let mut histories: Hashed<OrgId, OrgHistory> = Hashed::default();
-    orgs.reserve(chosen.len());
-    histories.reserve(chosen.len());
-    for ((o, base), (live, past)) in chosen.iter().zip(bases).zip(members) {
-        let Some(mut part) = base else {
-            return Err(CheckpointError::Truncated("an org's section is missing"));
-        };
-        part.live.members.reserve(live.iter().map(Vec::len).sum());
-        part.live.members.extend(live.into_iter().flatten());
-        part.history
-            .members
-            .reserve(past.iter().map(Vec::len).sum());
-        part.history.members.extend(past.into_iter().flatten());
-        orgs.insert(o.org.clone(), part.live);
-        histories.insert(o.org.clone(), part.history);
+}
+
+/// An org's value made for a lazy view: its sections were checked when the checkpoint was
+/// opened, so one that fails now was changed on disk since, under a running ledger, and no
+/// answer can be given from it.
+fn made<T>(source: &dyn Source, o: &OrgSection, r: Result<T, CheckpointError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "org `{}` of {} cannot be read, though it was whole when opened: {e}; the file \
+             changed under a running ledger (remove it: the next open folds the log instead)",
+            o.org,
+            source.name()
+        ),
     }
-    let mut views = Views {
-        live: State {
-            orgs,
-            seq: header.seq,
-            last_time: header.last_time,
-        },
-        histories,
-        checks: Hashed::default(),
-        checks_deferred: true,
-        times,
-    };
-    if build_checks {
-        views.index_checks();
+}
+
+/// An org's present: its section, its members' sections (on every core when there are
+/// several), then its events of the tail.
+fn live_of(source: &dyn Source, o: &OrgSection, tail: &[Event]) -> Result<Org, CheckpointError> {
+    let what = || format!("section of org `{}`", o.org);
+    let mut org: Org = with_section(source, &o.live, &what, |b| decode(b, &what()))?;
+    let chunks: Vec<LiveChunk> = chunks_of(source, &o.live_members, &what)?;
+    org.members.reserve(chunks.iter().map(Vec::len).sum());
+    org.members.extend(chunks.into_iter().flatten());
+    for e in tail {
+        org.apply(e);
     }
-    Ok((header, views))
+    Ok(org)
+}
+
+/// An org's history, then its events of the tail (followed beside its present, which the
+/// history needs after each event).
+fn history_of(
+    source: &dyn Source,
+    o: &OrgSection,
+    tail: &[Event],
+) -> Result<OrgHistory, CheckpointError> {
+    let what = || format!("section of org `{}`", o.org);
+    let mut history: OrgHistory = with_section(source, &o.history, &what, |b| decode(b, &what()))?;
+    let chunks: Vec<PastChunk> = chunks_of(source, &o.past_members, &what)?;
+    history.members.reserve(chunks.iter().map(Vec::len).sum());
+    history.members.extend(chunks.into_iter().flatten());
+    if !tail.is_empty() {
+        let mut org = live_of(source, o, &[])?;
+        for e in tail {
+            org.apply(e);
+            history.follow(e, &org);
+        }
+    }
+    Ok(history)
+}
+
+fn chunks_of<T: serde::de::DeserializeOwned + Send>(
+    source: &dyn Source,
+    sections: &[Section],
+    what: &(dyn Fn() -> String + Sync),
+) -> Result<Vec<T>, CheckpointError> {
+    let one = |s: &Section| with_section(source, s, what, |b| decode(b, &what()));
+    if sections.len() < 2 {
+        return sections.iter().map(one).collect();
+    }
+    let mut numbered: Vec<(usize, Result<T, CheckpointError>)> = crate::in_shares(
+        &sections.iter().enumerate().collect::<Vec<_>>(),
+        |(_, s)| s.len,
+        |(i, s)| (*i, one(s)),
+    );
+    numbered.sort_unstable_by_key(|(i, _)| *i);
+    numbered.into_iter().map(|(_, c)| c).collect()
+}
+
+/// The checkpoint in `bytes` opened for the orgs `wanted` keeps (`open`).
+pub fn open_bytes(
+    bytes: &[u8],
+    wanted: impl Fn(&OrgId) -> bool,
+) -> Result<Opened, CheckpointError> {
+    let (header, start) = read_header(bytes)?;
+    let source = Arc::new(InMemory {
+        bytes: bytes.to_vec(),
+        start,
+    });
+    open(header, source, wanted)
+}
+
+/// The whole checkpoint in `bytes`, every org decoded and the check indexes built: the views
+/// answer exactly as the fold of the log up to `Header::seq` does.
+pub fn decode_all(bytes: &[u8]) -> Result<(Header, Views), CheckpointError> {
+    let opened = open_bytes(bytes, |_| true)?;
+    Ok((opened.header.clone(), opened.decode()?))
+}
+
+/// The checkpoint in `bytes` opened for the orgs `wanted` keeps, each decoded when first used
+/// (`Opened::views`).
+pub fn decode_some(
+    bytes: &[u8],
+    wanted: impl Fn(&OrgId) -> bool,
+) -> Result<(Header, Views), CheckpointError> {
+    let opened = open_bytes(bytes, &wanted)?;
+    Ok((opened.header.clone(), opened.views(&[], wanted)))
 }
 
 /// The event times as the steps between them: positions step by one, times by little, so each
@@ -541,7 +725,7 @@ mod tests {
         assert_eq!((big.live_members.len(), big.past_members.len()), (4, 4));
         let (_, whole) = decode_all(&bytes).unwrap();
         assert_eq!(whole.difference(&views), None);
-        let (_, alone) = decode_some(&bytes, |o| o.as_str() == "big", true).unwrap();
+        let (_, alone) = decode_some(&bytes, |o| o.as_str() == "big").unwrap();
         let id = OrgId::new("big").unwrap();
         assert_eq!(alone.live.org(&id), views.live.org(&id));
         assert_eq!(alone.histories.get(&id), views.histories.get(&id));

@@ -13,7 +13,10 @@
 pub mod hist;
 pub mod history;
 
+use std::sync::OnceLock;
+
 use permledger_domain::index::CheckIndex;
+use permledger_domain::lazy::{Lazy, LazyMap, Loader};
 use permledger_domain::state::Org;
 use permledger_domain::{Event, OrgId, PermissionKey, Scope, Seq, State, Timestamp, UserId};
 
@@ -48,9 +51,13 @@ pub enum MomentError {
 pub struct Views {
     /// The present, as the domain folds it.
     pub live: State,
-    pub histories: history::Hashed<OrgId, OrgHistory>,
-    /// Each org's present numbered for checks (`Views::check`).
-    checks: history::Hashed<OrgId, CheckIndex>,
+    /// Lazy, as the live orgs are: an org restored from a checkpoint is decoded when first
+    /// used (`checkpoint::Opened::views`).
+    pub histories: LazyMap<OrgId, OrgHistory>,
+    /// Each org's present numbered for checks (`Views::check`), built from the present when
+    /// first asked for where the org was restored from a checkpoint, and following every event
+    /// once built.
+    checks: history::Hashed<OrgId, OnceLock<CheckIndex>>,
     /// During a rebuild the check indexes wait for its end (`index_checks`): building each once
     /// costs less than following every event.
     checks_deferred: bool,
@@ -81,7 +88,7 @@ impl Views {
     /// org's index built on one of the machine's cores (`map_orgs`).
     pub fn index_checks(&mut self) {
         self.checks = self
-            .map_orgs(|_, org| CheckIndex::build(org))
+            .map_orgs(|_, org| OnceLock::from(CheckIndex::build(org)))
             .into_iter()
             .collect();
         self.checks_deferred = false;
@@ -95,24 +102,78 @@ impl Views {
         }
     }
 
-    /// A copy of the live state (the writer's own, at a restart), its orgs copied on every core.
+    /// A copy of the live state (the writer's own, at a restart), its orgs copied on every core;
+    /// an org not yet decoded stays so in the copy, which decodes its own when first used.
     pub fn copy_live(&self) -> State {
+        let slots: Vec<(&OrgId, &Lazy<Org>)> = self.live.orgs.slots().collect();
         State {
-            orgs: self.map_orgs(|_, org| org.clone()).into_iter().collect(),
+            orgs: in_shares(
+                &slots,
+                |(_, o)| weight(o),
+                |(id, o)| ((*id).clone(), (*o).clone()),
+            )
+            .into_iter()
+            .collect(),
             seq: self.live.seq,
             last_time: self.live.last_time,
         }
     }
 
     /// `f` of every live org, the orgs shared out by size among the machine's cores (the largest
-    /// org alone can be a third of the members), no more threads than orgs.
+    /// org alone can be a third of the members), no more threads than orgs; each org not yet
+    /// decoded is decoded on the core it falls to.
     pub fn map_orgs<R: Send>(&self, f: impl Fn(&OrgId, &Org) -> R + Sync) -> Vec<(OrgId, R)> {
-        let orgs: Vec<(&OrgId, &Org)> = self.live.orgs.iter().collect();
+        let slots: Vec<(&OrgId, &Lazy<Org>)> = self.live.orgs.slots().collect();
         in_shares(
-            &orgs,
-            |(_, org)| org.members.len() as u64,
-            |(id, org)| ((*id).clone(), f(id, org)),
+            &slots,
+            |(_, o)| weight(o),
+            |(id, o)| ((*id).clone(), f(id, o.get())),
         )
+    }
+
+    /// The orgs not yet decoded, largest first, with what decodes them: for a thread that warms
+    /// them while the views serve (`Cold::make`, then `offer`).
+    pub fn cold(&self) -> Vec<Cold> {
+        let mut cold: Vec<Cold> = self
+            .live
+            .orgs
+            .slots()
+            .filter_map(|(id, live)| {
+                let live = live.loader();
+                let history = self.histories.slot(id).and_then(Lazy::loader);
+                (live.is_some() || history.is_some()).then(|| Cold {
+                    org: id.clone(),
+                    live,
+                    history,
+                })
+            })
+            .collect();
+        cold.sort_unstable_by_key(|c| std::cmp::Reverse(c.weight()));
+        cold
+    }
+
+    /// Takes what a `Cold` made, for each part not decoded meanwhile (a part decoded since was
+    /// made from the same bytes and events, or has followed events since: either way it stays).
+    /// Called under a shared borrow of the views: no event can be folded in meanwhile.
+    pub fn offer(&self, warm: Warm) {
+        if let (Some(live), Some(made)) = (self.live.orgs.slot(&warm.org), warm.live) {
+            let (org, index) = made;
+            // Taken only if no one decoded the present before: then no event followed it since
+            // it was made, and no check index was built from it.
+            if live.offer(org).is_ok() {
+                if let Some(cell) = self.checks.get(&warm.org) {
+                    let _ = cell.set(index);
+                }
+            }
+        }
+        if let (Some(slot), Some(history)) = (self.histories.slot(&warm.org), warm.history) {
+            let _ = slot.offer(history);
+        }
+    }
+
+    /// How many orgs are not yet decoded (for a log line once warming ends).
+    pub fn cold_orgs(&self) -> usize {
+        self.live.orgs.pending().max(self.histories.pending())
     }
 
     /// The last position folded in.
@@ -129,10 +190,17 @@ impl Views {
         };
         if !self.checks_deferred {
             match self.checks.get_mut(&event.meta.org) {
-                Some(c) => c.follow(org, event),
+                Some(c) => {
+                    // One not built yet is built from the present when first asked for.
+                    if let Some(c) = c.get_mut() {
+                        c.follow(org, event);
+                    }
+                }
                 None => {
-                    self.checks
-                        .insert(event.meta.org.clone(), CheckIndex::build(org));
+                    self.checks.insert(
+                        event.meta.org.clone(),
+                        OnceLock::from(CheckIndex::build(org)),
+                    );
                 }
             }
         }
@@ -164,7 +232,7 @@ impl Views {
         scope: &Scope,
         at: Timestamp,
     ) -> bool {
-        match self.checks.get(org) {
+        match self.check_index(org) {
             Some(c) => c.check(user, key, scope, at),
             None => self
                 .live
@@ -172,6 +240,17 @@ impl Views {
                 .get(org)
                 .is_some_and(|o| o.check(user, key, scope, at)),
         }
+    }
+
+    /// The org's check index, built now from its present if it was not yet; None during a
+    /// rebuild and for an unknown org.
+    fn check_index(&self, org: &OrgId) -> Option<&CheckIndex> {
+        let cell = self.checks.get(org)?;
+        if let Some(c) = cell.get() {
+            return Some(c);
+        }
+        let live = self.live.orgs.get(org)?;
+        Some(cell.get_or_init(|| CheckIndex::build(live)))
     }
 
     /// Whether `check` answers for the org from its check index (false for an unknown org, and
@@ -218,6 +297,49 @@ impl Views {
     pub fn org_at(&self, org: &OrgId, seq: Seq) -> Option<OrgAt<'_>> {
         self.histories.get(org)?.at(seq)
     }
+}
+
+/// One org's parts not yet decoded, and what decodes them.
+pub struct Cold {
+    org: OrgId,
+    live: Option<Loader<Org>>,
+    history: Option<Loader<OrgHistory>>,
+}
+
+/// One org's parts decoded apart from the views (`Cold::make`), for `Views::offer`.
+pub struct Warm {
+    org: OrgId,
+    live: Option<(Org, CheckIndex)>,
+    history: Option<OrgHistory>,
+}
+
+impl Cold {
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    fn weight(&self) -> u64 {
+        self.live.as_ref().map_or(0, Loader::weight)
+            + self.history.as_ref().map_or(0, Loader::weight)
+    }
+
+    /// Decodes the parts, and builds the present's check index, holding nothing of the views.
+    pub fn make(&self) -> Warm {
+        Warm {
+            org: self.org.clone(),
+            live: self.live.as_ref().map(|l| {
+                let org = l.make();
+                let index = CheckIndex::build(&org);
+                (org, index)
+            }),
+            history: self.history.as_ref().map(Loader::make),
+        }
+    }
+}
+
+/// What decoding or copying an org costs, roughly: its members.
+fn weight(org: &Lazy<Org>) -> u64 {
+    org.weight(|o| o.members.len() as u64)
 }
 
 /// `f` of every item, the items shared out by weight among the machine's cores (the largest org
