@@ -77,6 +77,8 @@ impl std::fmt::Debug for Restored {
 /// buffer each thread keeps.
 struct InFile {
     file: fs::File,
+    /// Its length when opened: no read beyond it is tried (a damaged header can name any).
+    size: u64,
     /// Where the first section starts.
     body: u64,
     path: PathBuf,
@@ -90,6 +92,9 @@ impl format::Source for InFile {
         let short = || CheckpointError::Truncated("it ends before its last section");
         let len = usize::try_from(len).map_err(|_| short())?;
         let at = self.body.checked_add(offset).ok_or_else(short)?;
+        if at.checked_add(len as u64).is_none_or(|end| end > self.size) {
+            return Err(short());
+        }
         BUFFER.with(|buffer| {
             // A section read while another is in use on this thread (none today) gets its own.
             let mut own = Vec::new();
@@ -302,8 +307,13 @@ impl Checkpoints {
             Ok(f) => f,
             Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
         };
+        let size = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
+        };
         let source = Arc::new(InFile {
             file,
+            size,
             body: header_end,
             path: path.to_path_buf(),
         });

@@ -352,32 +352,85 @@ pub fn open(
         .filter(|o| wanted(&o.org))
         .map(|o| Arc::new(o.clone()))
         .collect();
+    // Read in runs of neighbouring sections, a few megabytes a read: most orgs are small, and a
+    // read each would cost more than hashing them.
     let mut sections: Vec<(&OrgId, &Section)> = Vec::new();
     for o in &chosen {
         sections.extend(o.sections().map(|s| (&o.org, s)));
     }
-    let checked = crate::in_shares(
-        &sections,
-        |(_, s)| s.len,
-        |(org, s)| {
-            with_section(&*source, s, &|| format!("section of org `{org}`"), |_| {
-                Ok(())
-            })
-        },
-    );
+    sections.sort_unstable_by_key(|(_, s)| s.offset);
+    let mut runs: Vec<&[(&OrgId, &Section)]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=sections.len() {
+        let ends = i == sections.len() || {
+            let (first, prev, next) = (sections[start].1, sections[i - 1].1, sections[i].1);
+            prev.offset.checked_add(prev.len) != Some(next.offset)
+                || next
+                    .offset
+                    .saturating_add(next.len)
+                    .saturating_sub(first.offset)
+                    > RUN
+        };
+        if ends {
+            runs.push(&sections[start..i]);
+            start = i;
+        }
+    }
+    // The event times decode beside the hashing.
+    let (checked, times) = std::thread::scope(|scope| {
+        let times = scope.spawn(|| {
+            with_section(
+                &*source,
+                &header.times,
+                &|| "event times".into(),
+                decode_times,
+            )
+        });
+        let checked = crate::in_shares(
+            &runs,
+            |run| run.iter().map(|(_, s)| s.len).sum(),
+            |run| check_run(&*source, run),
+        );
+        let times = times
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, times)
+    });
     checked.into_iter().collect::<Result<(), _>>()?;
-    let times = with_section(
-        &*source,
-        &header.times,
-        &|| "event times".into(),
-        decode_times,
-    )?;
+    let times = times?;
     Ok(Opened {
         header,
         source,
         chosen,
         times,
     })
+}
+
+/// About how many bytes `open` reads at once.
+const RUN: u64 = 8 << 20;
+
+/// Checks each of neighbouring sections against its hash, with one read.
+fn check_run(source: &dyn Source, run: &[(&OrgId, &Section)]) -> Result<(), CheckpointError> {
+    let (Some((_, first)), Some((_, last))) = (run.first(), run.last()) else {
+        return Ok(());
+    };
+    let len = last
+        .offset
+        .saturating_add(last.len)
+        .saturating_sub(first.offset);
+    let mut found = Ok(());
+    source.read(first.offset, len, &mut |bytes| {
+        for (org, s) in run {
+            let from = usize::try_from(s.offset - first.offset).ok();
+            let to = from.and_then(|f| f.checked_add(usize::try_from(s.len).ok()?));
+            let piece = from.zip(to).and_then(|(f, t)| bytes.get(f..t));
+            if piece.is_none_or(|b| blake3::hash(b).as_bytes() != &s.hash) {
+                found = Err(CheckpointError::Checksum(format!("section of org `{org}`")));
+                return;
+            }
+        }
+    })?;
+    found
 }
 
 impl OrgSection {
@@ -403,8 +456,9 @@ impl Opened {
     /// it was opened for decoded when first used, with its own events of the tail folded in
     /// then. Events of orgs created in the tail are folded now if `wanted` keeps them; of the
     /// others, only the position and time are kept.
-    pub fn views(self, tail: &[Event], wanted: impl Fn(&OrgId) -> bool) -> Views {
-        let mut views = self.empty_views();
+    pub fn views(mut self, tail: &[Event], wanted: impl Fn(&OrgId) -> bool) -> Views {
+        let times = std::mem::take(&mut self.times);
+        let mut views = self.empty_views(times);
         let mut theirs: Hashed<OrgId, Vec<Event>> = Hashed::default();
         for o in &self.chosen {
             theirs.insert(o.org.clone(), Vec::new());
@@ -446,8 +500,9 @@ impl Opened {
     /// Every org decoded now, on every core, and the check indexes built: what `verify`
     /// compares with a fold of the log, where a section that does not decode is an answer
     /// rather than a failure later.
-    pub fn decode(self) -> Result<Views, CheckpointError> {
-        let mut views = self.empty_views();
+    pub fn decode(mut self) -> Result<Views, CheckpointError> {
+        let times = std::mem::take(&mut self.times);
+        let mut views = self.empty_views(times);
         let decoded = crate::in_shares(
             &self.chosen,
             |o| o.weight(),
@@ -466,7 +521,7 @@ impl Opened {
         Ok(views)
     }
 
-    fn empty_views(&self) -> Views {
+    fn empty_views(&self, times: Vec<(Seq, Timestamp)>) -> Views {
         Views {
             live: State {
                 orgs: Default::default(),
@@ -476,7 +531,7 @@ impl Opened {
             histories: Default::default(),
             checks: Hashed::default(),
             checks_deferred: false,
-            times: self.times.clone(),
+            times,
         }
     }
 }
@@ -581,30 +636,69 @@ pub fn decode_some(
 }
 
 /// The event times as the steps between them: positions step by one, times by little, so each
-/// takes a byte or three.
+/// takes a byte or three. Their count, then each event's position step and time step (zigzag),
+/// as LEB128 varints: decoded by a loop of its own, since an open decodes ten million of them
+/// before it answers.
 fn encode_times(times: &[(Seq, Timestamp)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(times.len() * 3 + 10);
+    put_varint(&mut out, times.len() as u64);
     let mut prev = (0u64, 0i64);
-    let steps: Vec<(u64, i64)> = times
-        .iter()
-        .map(|(s, t)| {
-            let step = (s.wrapping_sub(prev.0), t.micros().wrapping_sub(prev.1));
-            prev = (*s, t.micros());
-            step
-        })
-        .collect();
-    encode(&steps).unwrap_or_default()
+    for (s, t) in times {
+        let dt = t.micros().wrapping_sub(prev.1);
+        put_varint(&mut out, s.wrapping_sub(prev.0));
+        put_varint(&mut out, ((dt << 1) ^ (dt >> 63)) as u64);
+        prev = (*s, t.micros());
+    }
+    out
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 fn decode_times(bytes: &[u8]) -> Result<Vec<(Seq, Timestamp)>, CheckpointError> {
-    let steps: Vec<(u64, i64)> = decode(bytes, "event times")?;
+    let bad = |reason: &str| CheckpointError::Decode {
+        what: "event times".into(),
+        reason: reason.into(),
+    };
+    let mut at = 0usize;
+    let mut next = || -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(at)?;
+            at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    let count = next().ok_or_else(|| bad("its count does not decode"))?;
+    // Each event takes two bytes at least: a count beyond that is damage, not a reason to
+    // reserve memory.
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|c| c.saturating_mul(2) <= bytes.len())
+        .ok_or_else(|| bad("its count is beyond its length"))?;
+    let mut times = Vec::with_capacity(count);
     let mut prev = (0u64, 0i64);
-    Ok(steps
-        .into_iter()
-        .map(|(ds, dt)| {
-            prev = (prev.0.wrapping_add(ds), prev.1.wrapping_add(dt));
-            (prev.0, Timestamp::from_micros(prev.1))
-        })
-        .collect())
+    for _ in 0..count {
+        let (Some(ds), Some(zz)) = (next(), next()) else {
+            return Err(bad("it ends inside an event"));
+        };
+        let dt = ((zz >> 1) as i64) ^ -((zz & 1) as i64);
+        prev = (prev.0.wrapping_add(ds), prev.1.wrapping_add(dt));
+        times.push((prev.0, Timestamp::from_micros(prev.1)));
+    }
+    if next().is_some() {
+        return Err(bad("bytes are left over"));
+    }
+    Ok(times)
 }
 
 fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
@@ -685,6 +779,31 @@ mod tests {
     use permledger_domain::testkit::TestLedger;
 
     use super::*;
+
+    /// The event times read back exactly, whatever their steps (backwards, the extremes);
+    /// cut or padded, they are refused.
+    #[test]
+    fn event_times_read_back_exactly_and_refuse_damage() {
+        let times: Vec<(Seq, Timestamp)> = vec![
+            (1, Timestamp::from_micros(5)),
+            (2, Timestamp::from_micros(3)),
+            (3, Timestamp::from_micros(i64::MAX)),
+            (u64::MAX, Timestamp::from_micros(i64::MIN)),
+            (7, Timestamp::from_micros(0)),
+        ];
+        for t in [&times[..0], &times[..1], &times[..]] {
+            assert_eq!(decode_times(&encode_times(t)).unwrap(), t);
+        }
+        let bytes = encode_times(&times);
+        for cut in 0..bytes.len() {
+            assert!(decode_times(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(decode_times(&padded).is_err());
+        // A count far beyond the bytes reserves nothing.
+        assert!(decode_times(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    }
 
     /// An org whose members span several sections, and one whose members fit in one: both read
     /// back whole, together or alone, and a change in any member section is seen.
