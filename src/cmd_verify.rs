@@ -402,29 +402,33 @@ pub fn rebuild(data: &Path) -> anyhow::Result<u8> {
 /// open folds only what comes after it.
 pub fn checkpoint(data: &Path) -> anyhow::Result<u8> {
     let store = permledger_ledger::Checkpoints::of_folder(data);
-    let head = crate::data::read_log(data)?.head()?.seq;
-    // One there already, unless this build cannot read it (of an older format, damaged): then
-    // it is written anew.
-    let newest =
-        store.list()?.into_iter().next().filter(|(s, path)| {
-            *s == head && permledger_ledger::checkpoint::read_header(path).is_ok()
-        });
-    if let Some((seq, path)) = newest {
-        out!(
-            "the newest checkpoint is already at the log's head, event {seq}: {}",
-            path.display()
-        );
-        return Ok(0);
-    }
-    let ledger = crate::data::read_ledger(data, false, None)?;
+    let log = crate::data::read_log(data)?;
+    let head = log.head()?.seq;
     let now = permledger_domain::Timestamp::from_chrono(chrono::Utc::now());
-    let written = ledger.write_checkpoint(&store, now)?;
-    out!(
-        "checkpoint at event {} written to {} ({:.1} MB in {} ms)",
-        written.seq,
-        written.path.display(),
-        written.bytes as f64 / 1e6,
-        written.took.as_millis()
-    );
+    // From the newest checkpoint an open would use and the log after it, checked as an open
+    // checks them; one that cannot be used is named in a warning and written anew.
+    let written = permledger_ledger::checkpoint::behind(&*log, &store, head, now, &mut |w| {
+        eprintln!("warning: {w}")
+    })
+    .map_err(|e| match e {
+        permledger_ledger::checkpoint::Failed::Tampered(t) => crate::data::Damaged(t).into(),
+        other => anyhow::Error::from(other),
+    })?;
+    match written {
+        Some(written) => out!(
+            "checkpoint at event {} written to {} ({:.1} MB in {} ms)",
+            written.seq,
+            written.path.display(),
+            written.bytes as f64 / 1e6,
+            written.took.as_millis()
+        ),
+        None => out!(
+            "the newest checkpoint is already at the log's head, event {head}: {}",
+            store
+                .list()?
+                .first()
+                .map_or_else(String::new, |(_, p)| p.display().to_string())
+        ),
+    }
     Ok(0)
 }

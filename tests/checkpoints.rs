@@ -179,6 +179,16 @@ fn a_server_checkpoints_at_a_clean_stop_and_every_open_starts_from_it() {
         "{}",
         text(&o)
     );
+    // Its header still reads, but `permledger checkpoint` judges it as an open does: it is
+    // named, and written anew in its place; verify then passes.
+    let o = permledger(data, &["checkpoint"]);
+    assert!(
+        text(&o).contains("is passed over") && text(&o).contains("checkpoint at event 9 written"),
+        "{}",
+        text(&o)
+    );
+    let o = permledger(data, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]

@@ -415,8 +415,8 @@ pub fn link_at(log: &dyn EventLog, seq: Seq) -> Result<Hash, LogError> {
 /// Writes a checkpoint at `upto` without touching the ledger that serves: its views are made
 /// apart, from the newest checkpoint and the log's events after it up to `upto` (checked as an
 /// open checks them), so writers never wait for it. Costs, while it runs, the memory of a
-/// second copy of the views and one core. Nothing is written when the newest checkpoint is
-/// already at `upto`.
+/// second copy of the views and one core. Nothing is written when the newest checkpoint an
+/// open would use is already at `upto`.
 pub fn behind(
     log: &dyn EventLog,
     checkpoints: &Checkpoints,
@@ -424,16 +424,12 @@ pub fn behind(
     now: Timestamp,
     warn: &mut dyn FnMut(String),
 ) -> Result<Option<Written>, Failed> {
-    // One there already, unless this build cannot read it (of an older format, damaged): then
-    // it is written anew.
-    if checkpoints
-        .list()?
-        .first()
-        .is_some_and(|(s, path)| *s >= upto && read_header(path).is_ok())
-    {
+    let restored = checkpoints.restore(log, &|_| true, warn)?;
+    // One there already that an open would use: nothing to write. One an open would pass over
+    // (damaged anywhere, of an older format) was named in a warning, and is written anew.
+    if restored.as_ref().is_some_and(|r| r.at.seq >= upto) {
         return Ok(None);
     }
-    let restored = checkpoints.restore(log, &|_| true, warn)?;
     let views = crate::replay::fold_until(log, restored, upto)?;
     let link = link_at(log, upto)?;
     Ok(Some(checkpoints.write(&views, link, now)?))
