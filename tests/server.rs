@@ -8,9 +8,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_permledger"))
-}
+use common::bin;
+
+mod common;
 
 /// A token bound to `org` (or to every org for `*`).
 fn token(data: &Path, org: &str, role: &str) -> String {
@@ -35,29 +35,12 @@ fn start(data: &Path) -> (Child, String) {
 }
 
 fn start_with(data: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = bin()
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    common::listening(
+        bin()
+            .args(["--data", data.to_str().unwrap(), "serve"])
+            .args(extra)
+            .stderr(Stdio::null()),
+    )
 }
 
 /// One HTTP/1.1 request as any client would send it; returns (status, body).

@@ -25,15 +25,23 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// Starts `permledger --data DATA serve FLAGS... --listen 127.0.0.1:0` and answers the process
-/// and the address it listens on.
+/// Starts `permledger --data DATA serve FLAGS... --listen 127.0.0.1:0` (its standard error kept
+/// for `terminate`) and answers the process and the address it listens on.
 pub fn serve_with(data: &Path, flags: &[&str]) -> (Child, String) {
-    let mut child = bin()
-        .args(["--data", data.to_str().unwrap(), "serve"])
-        .args(flags)
+    listening(
+        bin()
+            .args(["--data", data.to_str().unwrap(), "serve"])
+            .args(flags)
+            .stderr(Stdio::piped()),
+    )
+}
+
+/// Spawns `command`, a `serve`, on a free loopback port, and answers the process and the
+/// address its first line says it listens on. Standard error goes where `command` says.
+pub fn listening(command: &mut Command) -> (Child, String) {
+    let mut child = command
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
