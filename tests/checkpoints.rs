@@ -50,7 +50,9 @@ fn checkpoints(data: &Path) -> Vec<(u64, PathBuf)> {
             d.flatten()
                 .filter_map(|e| {
                     let name = e.file_name().to_str()?.to_string();
-                    let seq = name.strip_suffix(".ckpt")?.parse().ok()?;
+                    // `{seq}.ckpt`, or `{seq}-{base}.ckpt` for a delta.
+                    let stem = name.strip_suffix(".ckpt")?;
+                    let seq = stem.split('-').next()?.parse().ok()?;
                     Some((seq, e.path()))
                 })
                 .collect()
@@ -237,14 +239,18 @@ fn a_server_writes_checkpoints_behind_itself_and_one_killed_meanwhile_opens_corr
         }
     }
     // The servers wrote checkpoints behind themselves (a checkpoint every 3 events, so that
-    // one is nearly always being written when the kill comes), and no more than the few newest
-    // are kept.
+    // one is nearly always being written when the kill comes), deltas on the first, and no
+    // more than the few newest are kept, with the base they need.
     let kept = checkpoints(data);
     assert!(
         kept.last().unwrap().0 > first,
         "no server wrote a checkpoint: {kept:?}"
     );
-    assert!(kept.len() <= 3, "{kept:?}");
+    assert!(kept.len() <= 4, "{kept:?}");
+    assert!(
+        kept.iter().any(|(_, p)| p.to_string_lossy().contains('-')),
+        "no delta: {kept:?}"
+    );
 }
 
 #[test]

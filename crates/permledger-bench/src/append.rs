@@ -24,6 +24,10 @@ pub struct Appended {
     pub stats: permledger_ledger::GroupStats,
     /// Each command's latency, sorted.
     pub latencies_us: Vec<u64>,
+    /// When the first command was sent.
+    pub started: Instant,
+    /// Each command's (sent, answered), in microseconds after `started`, in no order.
+    pub spans_us: Vec<(u64, u64)>,
     /// With a reader: each of its checks' latency, sorted.
     pub checks_ns: Vec<u64>,
 }
@@ -175,6 +179,16 @@ pub fn run(
 ) -> Result<Appended, BenchError> {
     let log = Arc::new(RocksLog::open(dir).map_err(fail("append"))?);
     let ledger = Ledger::open(log, Arc::new(SystemClock)).map_err(fail("append"))?;
+    run_on(ledger, submitters, duration, reader)
+}
+
+/// `run` on a ledger already open (its tenants' orgs must not exist yet); shuts it down.
+pub fn run_on(
+    ledger: Ledger,
+    submitters: usize,
+    duration: Duration,
+    reader: bool,
+) -> Result<Appended, BenchError> {
     let tenants = (0..submitters)
         .map(|t| setup(&ledger, t))
         .collect::<Result<Vec<_>, _>>()?;
@@ -206,7 +220,7 @@ pub fn run(
         for (t, tenant) in tenants.into_iter().enumerate() {
             let (ledger, roles, reply) = (ledger.clone(), roles.clone(), reply.clone());
             handles.push(tokio::spawn(async move {
-                let (mut events, mut commands, mut latencies) = (0u64, 0u64, Vec::new());
+                let (mut events, mut commands, mut spans) = (0u64, 0u64, Vec::new());
                 let mut k = 0u64;
                 let mut user: UserId = id(&format!("u{t}-0"))?;
                 while Instant::now() < deadline {
@@ -219,12 +233,13 @@ pub fn run(
                         .submit(cmd, CommandMeta::new(actor))
                         .await
                         .map_err(fail("append"))?;
-                    latencies.push(sent.elapsed().as_micros() as u64);
+                    let from = sent.duration_since(started).as_micros() as u64;
+                    spans.push((from, from + sent.elapsed().as_micros() as u64));
                     events += out.events.len() as u64;
                     commands += 1;
                     k += 1;
                 }
-                Ok::<_, BenchError>((events, commands, latencies))
+                Ok::<_, BenchError>((events, commands, spans))
             }));
         }
         let mut all = Vec::new();
@@ -251,12 +266,15 @@ pub fn run(
         elapsed,
         stats,
         latencies_us: Vec::new(),
+        started,
+        spans_us: Vec::new(),
         checks_ns,
     };
-    for (e, c, l) in results {
+    for (e, c, spans) in results {
         out.events += e;
         out.commands += c;
-        out.latencies_us.extend(l);
+        out.latencies_us.extend(spans.iter().map(|(a, b)| b - a));
+        out.spans_us.extend(spans);
     }
     out.latencies_us.sort_unstable();
     Ok(out)

@@ -32,7 +32,9 @@ pub(crate) fn run(
         let views =
             permledger_ledger::replay_until(&**log, at, |_, _| {}).map_err(fail("checkpoint"))?;
         let link = checkpoint::link_at(&**log, at).map_err(fail("checkpoint"))?;
-        store.write(&views, link, now).map_err(fail("checkpoint"))?
+        store
+            .write_whole(&views, link, now)
+            .map_err(fail("checkpoint"))?
     };
     r.add(
         "checkpoint_write_ms",
@@ -119,48 +121,116 @@ pub(crate) fn run(
         );
     }
 
-    say("the appends again, with checkpoints of the generated log written meanwhile");
+    say("the appends again, into the generated ledger, with checkpoints written behind them");
+    // As a server run with `--checkpoint-events` writes them: behind the ledger, from the
+    // newest checkpoint and the log, on a thread that yields the cores; each a delta on the
+    // whole checkpoint above. (Fewer events apart in a small run, so that some are written.)
+    let every: u64 = (opts.events / 20).clamp(1_000, 50_000);
+    let (ledger, _) = Ledger::open_from(
+        log.clone(),
+        Arc::new(SystemClock),
+        &store,
+        Below::Now,
+        &mut |w| say(&format!("warning: {w}")),
+        |_, _| {},
+    )
+    .map_err(fail("open from a checkpoint"))?;
+    ledger.settle();
     let stop = Arc::new(AtomicBool::new(false));
-    // What a server's background checkpoint does, on a thread that yields the cores as its
-    // does: read the last checkpoint, write anew, until the appends end.
     let writer = {
-        let (store, log, stop) = (store.clone(), log.clone(), stop.clone());
+        let (store, log, stop, ledger) = (store.clone(), log.clone(), stop.clone(), ledger.clone());
         checkpoint::spawn_background("bench-checkpoint", move || {
-            let mut n = 0u32;
+            let mut windows: Vec<(Instant, Instant, checkpoint::Written)> = Vec::new();
+            let mut last = ledger.seq();
             while !stop.load(Ordering::Relaxed) {
-                let Ok(Some(r)) = store.restore(&*log, &|_| true, &mut |_| {}) else {
-                    break;
-                };
-                let link = r.at.hash;
-                let views = r.opened.views(&[], |_| true);
-                if store.write(&views, link, now).is_err() {
-                    break;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                let seq = ledger.seq();
+                if seq < last + every {
+                    continue;
                 }
-                n += 1;
+                let started = Instant::now();
+                let now = Timestamp::from_chrono(chrono::Utc::now());
+                match checkpoint::behind(&*log, &store, seq, now, &mut |_| {}) {
+                    Ok(Some(w)) => windows.push((started, Instant::now(), w)),
+                    Ok(None) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+                last = seq;
             }
-            n
+            Ok(windows)
         })
         .map_err(fail("checkpoint thread"))?
     };
-    let appended = append::run(
-        &log_dir.with_file_name("append-checkpoint"),
-        opts.submitters,
-        opts.write_time,
-        false,
-    );
+    let appended = append::run_on(ledger, opts.submitters, opts.write_time, false);
     stop.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap_or(0);
+    let windows = writer
+        .join()
+        .map_err(|_| fail("checkpoint thread")("it panicked"))?
+        .map_err(fail("checkpoint thread"))?;
     let a = appended?;
-    let p99 = quantile(&a.latencies_us, 0.99);
+    // Each command sent or answered while a checkpoint was being written.
+    let spans: Vec<(u64, u64)> = windows
+        .iter()
+        .map(|(from, to, _)| {
+            let us = |t: &Instant| t.saturating_duration_since(a.started).as_micros() as u64;
+            (us(from), us(to))
+        })
+        .collect();
+    let (mut during, mut beside): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    for (sent, answered) in &a.spans_us {
+        let overlaps = spans.iter().any(|(from, to)| sent < to && answered > from);
+        if overlaps {
+            during.push(answered - sent);
+        } else {
+            beside.push(answered - sent);
+        }
+    }
+    if during.is_empty() {
+        return Err(fail("append during checkpoints")(
+            "no checkpoint was written while the appends ran",
+        ));
+    }
+    during.sort_unstable();
+    beside.sort_unstable();
+    let p99 = quantile(&during, 0.99);
     let plain = r.get("append_p99_us").unwrap_or(0.0);
+    let deltas: Vec<f64> = windows
+        .iter()
+        .map(|(_, _, w)| w.took.as_secs_f64() * 1000.0)
+        .collect();
+    let bytes: Vec<f64> = windows.iter().map(|(_, _, w)| w.bytes as f64).collect();
+    let whole = windows
+        .iter()
+        .filter(|(_, _, w)| !w.path.to_string_lossy().contains('-'))
+        .count();
     r.add(
         "append_p99_during_checkpoint_us",
         p99,
         "us",
         format!(
-            "{:.2}x the append's p99 without (target <= 1.20); {written} checkpoints written \
-             meanwhile",
-            p99 / plain.max(1e-9)
+            "{:.2}x the append's p99 without (target <= 1.20), {:.2}x that of the same run's \
+             commands while none was written ({} of {} commands overlap one); {} checkpoints \
+             written, one every {} events ({whole} whole), each in {:.0} ms and {:.1} MB \
+             (medians)",
+            p99 / plain.max(1e-9),
+            p99 / quantile(&beside, 0.99).max(1e-9),
+            group(during.len() as f64),
+            group(a.spans_us.len() as f64),
+            windows.len(),
+            group(every as f64),
+            median(&deltas),
+            median(&bytes) / 1e6
+        ),
+    );
+    r.add(
+        "checkpoint_delta_write_ms",
+        median(&deltas),
+        "ms",
+        format!(
+            "a checkpoint behind a ledger of {} events, {} events after the last one (median): \
+             the changed orgs encoded, the rest left in the whole checkpoint",
+            group(head as f64),
+            group(every as f64)
         ),
     );
     Ok(())

@@ -3,6 +3,12 @@
 //! one goes through a temporary file, synced and renamed, so a reader sees a whole checkpoint or
 //! none. An open takes the newest one that matches the log and folds the tail after it; any
 //! that cannot be used is passed over with a warning naming it, down to a fold of the whole log.
+//!
+//! A checkpoint is written as a delta on the whole one before it where it can
+//! (`{seq}-{base}.ckpt` beside `{base}.ckpt`): only the orgs with events since the newest
+//! checkpoint are encoded, so that writing one costs what changed, not the history. A whole one
+//! is written when there is none to build on, or when a delta would hold more than it leaves
+//! in its base.
 
 use std::fs;
 use std::io::{self, BufWriter, Read};
@@ -23,6 +29,27 @@ pub const DIR: &str = "checkpoints";
 pub const KEEP: usize = 3;
 
 const SUFFIX: &str = ".ckpt";
+
+/// A delta is written only while its own bytes are at most this share of those it leaves in
+/// its base; past it, a whole checkpoint (the next delta's base) costs less to open and keep.
+const DELTA_MOST: f64 = 1.0;
+
+/// The header hashes of whole checkpoints every section of which this process has checked
+/// (opened whole, or written): a delta refers to its base's sections without reading them, so
+/// a base is checked whole once before the first delta on it.
+static CHECKED: std::sync::Mutex<Vec<[u8; 32]>> = std::sync::Mutex::new(Vec::new());
+
+fn checked(hash: &[u8; 32]) -> bool {
+    CHECKED.lock().is_ok_and(|c| c.contains(hash))
+}
+
+fn mark_checked(hash: [u8; 32]) {
+    if let Ok(mut c) = CHECKED.lock() {
+        if !c.contains(&hash) {
+            c.push(hash);
+        }
+    }
+}
 
 /// A temporary file left by a writer that died is removed once it is this old (a live writer
 /// of the largest checkpoint finishes well within it).
@@ -50,6 +77,8 @@ pub struct Restored {
     pub opened: format::Opened,
     pub at: Digest,
     pub path: PathBuf,
+    /// Its header's hash (a delta written after it names its base by it).
+    pub header_hash: [u8; 32],
     /// Every org's version at the checkpoint (the tail's check starts from them).
     pub versions: Vec<(OrgId, u64)>,
 }
@@ -149,12 +178,7 @@ impl Checkpoints {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name();
-            let Some(seq) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(SUFFIX))
-                .filter(|n| n.len() == 20)
-                .and_then(|n| n.parse::<Seq>().ok())
-            else {
+            let Some((seq, _)) = name.to_str().and_then(parse_name) else {
                 continue;
             };
             found.push((seq, entry.path()));
@@ -163,24 +187,121 @@ impl Checkpoints {
         Ok(found)
     }
 
-    /// Writes the views as a checkpoint, `link` being the log's link at their position, then
-    /// prunes all but the newest few. Returns once the file is durable under its final name.
-    pub fn write(&self, views: &Views, link: Hash, now: Timestamp) -> io::Result<Written> {
+    /// Writes the views as a checkpoint of `log` at their position: a delta on the whole
+    /// checkpoint before it where one can be (only the orgs with events since the newest
+    /// checkpoint encoded), else a whole one. Prunes all but the newest few and their bases.
+    /// Returns once the file is durable under its final name.
+    pub fn write(
+        &self,
+        log: &dyn EventLog,
+        views: &Views,
+        now: Timestamp,
+    ) -> Result<Written, Failed> {
         let started = Instant::now();
+        let link = link_at(log, views.seq())?;
+        let quiet = &mut |w: String| tracing::warn!("{w}");
+        if let Some(prior) = self.prior(log, views.seq(), quiet)? {
+            // Already there: nothing to write.
+            if prior.restored.at.seq == views.seq() {
+                let path = prior.restored.path;
+                return Ok(Written {
+                    bytes: fs::metadata(&path)?.len(),
+                    path,
+                    seq: views.seq(),
+                    took: started.elapsed(),
+                });
+            }
+            if let Some(written) = self.write_delta(views, &prior, link, now, started)? {
+                return Ok(written);
+            }
+        }
+        Ok(self.write_whole(views, link, now)?)
+    }
+
+    /// Writes the views as a whole checkpoint, `link` being the log's link at their position,
+    /// then prunes all but the newest few and their bases.
+    pub fn write_whole(&self, views: &Views, link: Hash, now: Timestamp) -> io::Result<Written> {
+        let started = Instant::now();
+        let written = self.write_file(views.seq(), None, started, |out| {
+            format::write_to(views, link.0, now, out).map(Some)
+        })?;
+        let written = written.ok_or_else(|| io::Error::other("nothing was written"))?;
+        // Written here: every section is as it was made.
+        if let Ok((_, _, hash)) = read_header(&written.path) {
+            mark_checked(hash);
+        }
+        Ok(written)
+    }
+
+    /// The views as a delta after `prior`, or None when it would be too large.
+    fn write_delta(
+        &self,
+        views: &Views,
+        prior: &Prior,
+        link: Hash,
+        now: Timestamp,
+        started: Instant,
+    ) -> io::Result<Option<Written>> {
+        let header = prior.restored.opened.header();
+        let base = header.base.map_or(header.seq, |b| b.seq);
+        let changed = |o: &OrgId| prior.changed.contains(o);
+        let against = format::Prior {
+            header,
+            header_hash: prior.restored.header_hash,
+            sources: prior.restored.opened.sources(),
+        };
+        self.write_file(
+            views.seq(),
+            Some(base),
+            started,
+            |out| match format::write_delta(
+                views, &changed, &against, link.0, now, DELTA_MOST, out,
+            )? {
+                format::Delta::Written(bytes) => Ok(Some(bytes)),
+                format::Delta::TooLarge { own, referenced } => {
+                    tracing::info!(
+                        own,
+                        referenced,
+                        "a delta would hold more than it leaves in its base; writing a whole \
+                         checkpoint"
+                    );
+                    Ok(None)
+                }
+            },
+        )
+    }
+
+    /// Writes a checkpoint file at `seq` (a delta on `base`, if given) through a temporary
+    /// file: `body` writes it, or answers None to write nothing.
+    fn write_file(
+        &self,
+        seq: Seq,
+        base: Option<Seq>,
+        started: Instant,
+        body: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<Option<u64>>,
+    ) -> io::Result<Option<Written>> {
         fs::create_dir_all(&self.dir)?;
-        let seq = views.seq();
-        let name = format!("{seq:020}{SUFFIX}");
+        let name = match base {
+            Some(base) => format!("{seq:020}-{base:020}{SUFFIX}"),
+            None => format!("{seq:020}{SUFFIX}"),
+        };
         let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let written = (|| {
             let file = fs::File::create(&tmp)?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let bytes = format::write_to(views, link.0, now, &mut out)?;
+            let Some(bytes) = body(&mut out)? else {
+                return Ok(None);
+            };
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
-            Ok::<u64, io::Error>(bytes)
+            Ok::<Option<u64>, io::Error>(Some(bytes))
         })();
         let bytes = match written {
-            Ok(b) => b,
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                let _ = fs::remove_file(&tmp);
+                return Ok(None);
+            }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
@@ -189,21 +310,77 @@ impl Checkpoints {
         let path = self.dir.join(&name);
         fs::rename(&tmp, &path)?;
         fs::File::open(&self.dir)?.sync_all()?;
+        // A whole checkpoint at the same position as a delta serves every open the delta did.
+        if base.is_none() {
+            if let Ok(all) = self.list() {
+                for (s, p) in all {
+                    if s == seq && p != path {
+                        let _ = fs::remove_file(p);
+                    }
+                }
+            }
+        }
         self.prune();
-        Ok(Written {
+        Ok(Some(Written {
             path,
             seq,
             bytes,
             took: started.elapsed(),
-        })
+        }))
+    }
+
+    /// The newest checkpoint the log agrees with, opened for no org (its header, its base's
+    /// header and its event times checked), its base checked whole once, and the orgs with
+    /// events after it up to `upto` (the tail's chain checked as an open checks it). None when
+    /// there is none to build a delta on.
+    fn prior(
+        &self,
+        log: &dyn EventLog,
+        upto: Seq,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Option<Prior>, Failed> {
+        let Some(restored) = self.restore(log, &|_| false, warn)? else {
+            return Ok(None);
+        };
+        let header = restored.opened.header();
+        if header.seq > upto {
+            return Ok(None);
+        }
+        let base_hash = header.base.map_or(restored.header_hash, |b| b.header_hash);
+        if !checked(&base_hash) {
+            let whole = format::open(header.clone(), restored.opened.sources().clone(), |_| true);
+            match whole {
+                Ok(_) => mark_checked(base_hash),
+                Err(e) => {
+                    warn(format!(
+                        "checkpoint `{}` is passed over: {e}",
+                        restored.path.display()
+                    ));
+                    return Ok(None);
+                }
+            }
+        }
+        let chain = permledger_log::ChainCheck::resume(
+            restored.at,
+            restored.versions.iter().map(|(o, v)| (o, *v)),
+        );
+        let changed = crate::replay::orgs_touched(log, chain, upto)?;
+        Ok(Some(Prior { restored, changed }))
     }
 
     /// Removes all but the `keep` newest checkpoints, and temporary files a dead writer left.
     /// Best effort: what cannot be removed now is removed by a later write.
     fn prune(&self) {
         if let Ok(all) = self.list() {
-            for (_, path) in all.into_iter().skip(self.keep) {
-                let _ = fs::remove_file(path);
+            let bases: Vec<Seq> = all
+                .iter()
+                .take(self.keep)
+                .filter_map(|(_, p)| base_named(p))
+                .collect();
+            for (seq, path) in all.into_iter().skip(self.keep) {
+                if !(bases.contains(&seq) && base_named(&path).is_none()) {
+                    let _ = fs::remove_file(path);
+                }
             }
         }
         let Ok(entries) = fs::read_dir(&self.dir) else {
@@ -274,7 +451,7 @@ impl Checkpoints {
             )));
         }
         // The header first: a checkpoint the log disagrees with is not read further.
-        let (header, header_end) = match read_header(path) {
+        let (header, header_end, header_hash) = match read_header(path) {
             Ok(h) => h,
             Err(why) => return Ok(Err(why)),
         };
@@ -303,46 +480,121 @@ impl Checkpoints {
         // Each section read where it lies, by the thread that checks or decodes it: a reader of
         // one org reads the header, that org's sections and the event times, not the whole file.
         let started = Instant::now();
-        let file = match fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
+        let (header, sources) = match sources_for(path, header, header_end) {
+            Ok(found) => found,
+            Err(why) => return Ok(Err(why)),
         };
-        let size = match file.metadata() {
-            Ok(m) => m.len(),
-            Err(e) => return Ok(Err(format!("it cannot be read: {e}"))),
-        };
-        let source = Arc::new(InFile {
-            file,
-            size,
-            body: header_end,
-            path: path.to_path_buf(),
-        });
         let at = Digest {
             seq: header.seq,
             hash: Hash(header.hash),
         };
         let versions = header.versions().map(|(o, v)| (o.clone(), v)).collect();
-        let opened = format::open(header, source, wanted);
+        let base_hash = header.base.map_or(header_hash, |b| b.header_hash);
+        let opened = format::open(header, sources, wanted);
         tracing::info!(
             path = %path.display(),
             check_ms = started.elapsed().as_millis() as u64,
             "checkpoint opened"
         );
         match opened {
-            Ok(opened) => Ok(Ok(Restored {
-                opened,
-                at,
-                versions,
-                path: path.to_path_buf(),
-            })),
+            Ok(opened) => {
+                if opened.checked_whole() {
+                    mark_checked(base_hash);
+                }
+                Ok(Ok(Restored {
+                    opened,
+                    at,
+                    versions,
+                    header_hash,
+                    path: path.to_path_buf(),
+                }))
+            }
             Err(e) => Ok(Err(e.to_string())),
         }
     }
+
+    /// Every org of the checkpoint at `path` decoded, every section checked: what `verify`
+    /// compares with a fold of the log.
+    pub fn decode_file(&self, path: &Path) -> Result<(Header, Views), String> {
+        let (header, end, _) = read_header(path)?;
+        let (header, sources) = sources_for(path, header, end)?;
+        let opened = format::open(header, sources, |_| true).map_err(|e| e.to_string())?;
+        let header = opened.header().clone();
+        let views = opened.decode().map_err(|e| e.to_string())?;
+        Ok((header, views))
+    }
 }
 
-/// A checkpoint file's header, reading no more of the file than it, and where its sections
-/// start.
-pub fn read_header(path: &Path) -> Result<(Header, u64), String> {
+/// What a delta is written after (`Checkpoints::prior`).
+struct Prior {
+    restored: Restored,
+    changed: std::collections::HashSet<OrgId>,
+}
+
+/// The position a checkpoint's file name says, and its base's for a delta.
+fn parse_name(name: &str) -> Option<(Seq, Option<Seq>)> {
+    let stem = name.strip_suffix(SUFFIX)?;
+    let number = |n: &str| {
+        (n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| n.parse::<Seq>().ok())
+            .flatten()
+    };
+    match stem.split_once('-') {
+        None => Some((number(stem)?, None)),
+        Some((seq, base)) => Some((number(seq)?, Some(number(base)?))),
+    }
+}
+
+/// The base a delta's file name names; None for a whole checkpoint.
+fn base_named(path: &Path) -> Option<Seq> {
+    path.file_name()?.to_str().and_then(parse_name)?.1
+}
+
+/// A checkpoint's file and, for a delta, its base's, each read in place by the thread that
+/// needs a section, into a buffer each thread keeps; the base checked to be the one the delta
+/// was written on (its header's hash).
+fn sources_for(
+    path: &Path,
+    header: Header,
+    header_end: u64,
+) -> Result<(Header, format::Sources), String> {
+    let in_file = |path: &Path, body: u64| -> Result<Arc<dyn format::Source>, String> {
+        let file = fs::File::open(path).map_err(|e| format!("it cannot be read: {e}"))?;
+        let size = file
+            .metadata()
+            .map_err(|e| format!("it cannot be read: {e}"))?
+            .len();
+        Ok(Arc::new(InFile {
+            file,
+            size,
+            body,
+            path: path.to_path_buf(),
+        }))
+    };
+    let base = match header.base {
+        None => None,
+        Some(b) => {
+            let named = path.with_file_name(format!("{:020}{SUFFIX}", b.seq));
+            let (base, end, hash) = read_header(&named)
+                .map_err(|why| format!("its base `{}` cannot be used: {why}", named.display()))?;
+            if hash != b.header_hash || base.base.is_some() || base.seq != b.seq {
+                return Err(format!(
+                    "its base `{}` is not the checkpoint it was written on",
+                    named.display()
+                ));
+            }
+            Some(in_file(&named, end)?)
+        }
+    };
+    Ok((
+        header,
+        format::Sources::new(in_file(path, header_end)?, base),
+    ))
+}
+
+/// A checkpoint file's header, reading no more of the file than it, where its sections start,
+/// and its hash.
+pub fn read_header(path: &Path) -> Result<(Header, u64, [u8; 32]), String> {
     let mut file = fs::File::open(path).map_err(|e| format!("it cannot be read: {e}"))?;
     let mut start = vec![0u8; 20];
     let got = read_up_to(&mut file, &mut start).map_err(|e| format!("it cannot be read: {e}"))?;
@@ -352,7 +604,7 @@ pub fn read_header(path: &Path) -> Result<(Header, u64), String> {
         Some(n) if n > start.len() && n < 1 << 30 => n,
         _ => {
             return format::read_header(&start)
-                .map(|(h, end)| (h, end as u64))
+                .map(|(h, end, hash)| (h, end as u64, hash))
                 .map_err(|e| e.to_string())
         }
     };
@@ -360,7 +612,7 @@ pub fn read_header(path: &Path) -> Result<(Header, u64), String> {
     let more = read_up_to(&mut file, &mut start[got..]).map_err(|e| e.to_string())?;
     start.truncate(got + more);
     format::read_header(&start)
-        .map(|(h, end)| (h, end as u64))
+        .map(|(h, end, hash)| (h, end as u64, hash))
         .map_err(|e| e.to_string())
 }
 
@@ -413,10 +665,12 @@ pub fn link_at(log: &dyn EventLog, seq: Seq) -> Result<Hash, LogError> {
 }
 
 /// Writes a checkpoint at `upto` without touching the ledger that serves: its views are made
-/// apart, from the newest checkpoint and the log's events after it up to `upto` (checked as an
-/// open checks them), so writers never wait for it. Costs, while it runs, the memory of a
-/// second copy of the views and one core. Nothing is written when the newest checkpoint an
-/// open would use is already at `upto`.
+/// apart from the newest checkpoint and the log's events after it up to `upto` (checked as an
+/// open checks them), so writers never wait for it. Where the newest checkpoint can be built
+/// on, only the orgs with events since it are decoded and encoded, and the checkpoint is a
+/// delta (`Checkpoints::write`): it costs the tail, not the history. Otherwise every org is,
+/// at the cost, while it runs, of a second copy of the views. Nothing is written when the
+/// newest checkpoint an open would use is already at `upto`.
 pub fn behind(
     log: &dyn EventLog,
     checkpoints: &Checkpoints,
@@ -424,15 +678,52 @@ pub fn behind(
     now: Timestamp,
     warn: &mut dyn FnMut(String),
 ) -> Result<Option<Written>, Failed> {
+    let started = Instant::now();
+    // One an open would pass over (damaged anywhere, of an older format) is named in a warning,
+    // once, and built on by none.
+    let mut said: Vec<String> = Vec::new();
+    let warn = &mut |w: String| {
+        if !said.contains(&w) {
+            warn(w.clone());
+            said.push(w);
+        }
+    };
+    if let Some(prior) = checkpoints.prior(log, upto, warn)? {
+        if prior.restored.at.seq >= upto {
+            return Ok(None);
+        }
+        let r = &prior.restored;
+        let changed = format::open(r.opened.header().clone(), r.opened.sources().clone(), |o| {
+            prior.changed.contains(o)
+        });
+        match changed {
+            Ok(opened) => {
+                let start = Restored {
+                    opened,
+                    at: r.at,
+                    path: r.path.clone(),
+                    header_hash: r.header_hash,
+                    versions: r.versions.clone(),
+                };
+                let views = crate::replay::fold_until(log, Some(start), upto)?;
+                let link = link_at(log, upto)?;
+                if let Some(w) = checkpoints.write_delta(&views, &prior, link, now, started)? {
+                    return Ok(Some(w));
+                }
+            }
+            Err(e) => warn(format!(
+                "checkpoint `{}` is passed over: {e}",
+                r.path.display()
+            )),
+        }
+    }
     let restored = checkpoints.restore(log, &|_| true, warn)?;
-    // One there already that an open would use: nothing to write. One an open would pass over
-    // (damaged anywhere, of an older format) was named in a warning, and is written anew.
     if restored.as_ref().is_some_and(|r| r.at.seq >= upto) {
         return Ok(None);
     }
     let views = crate::replay::fold_until(log, restored, upto)?;
     let link = link_at(log, upto)?;
-    Ok(Some(checkpoints.write(&views, link, now)?))
+    Ok(Some(checkpoints.write_whole(&views, link, now)?))
 }
 
 /// Starts `work` on a thread of its own that yields the cores to every other thread of the

@@ -417,8 +417,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Written, checkpoint::Failed> {
         let views = self.views();
-        let link = checkpoint::link_at(&*self.shared.log, views.seq())?;
-        Ok(checkpoints.write(&views, link, now)?)
+        checkpoints.write(&*self.shared.log, &views, now)
     }
 
     /// Why commands are refused, when the ledger was opened for reading only.
@@ -719,11 +718,7 @@ impl Ledger {
         if shared.read_only.get().is_some() {
             return None;
         }
-        Some(
-            checkpoint::link_at(&*shared.log, views.seq())
-                .map_err(checkpoint::Failed::from)
-                .and_then(|link| Ok(checkpoints.write(&views, link, now)?)),
-        )
+        Some(checkpoints.write(&*shared.log, &views, now))
     }
 
     /// Closes the queue and joins the writer when this is the last handle: then the views are

@@ -186,6 +186,37 @@ fn fold_exactly(
     Ok(folded.chain.unwrap_or_default())
 }
 
+/// The orgs with an event after the chain's last one up to `until`, the chain checked as an
+/// open checks it (what a delta checkpoint encodes anew).
+pub(crate) fn orgs_touched(
+    log: &dyn EventLog,
+    chain: ChainCheck,
+    until: Seq,
+) -> Result<std::collections::HashSet<OrgId>, OpenError> {
+    let mut orgs = std::collections::HashSet::new();
+    let folded = fold_log(
+        log,
+        chain,
+        until,
+        Check::Chain,
+        |e| {
+            if !orgs.contains(&e.meta.org) {
+                orgs.insert(e.meta.org.clone());
+            }
+        },
+        |_| {},
+    )?;
+    if let Some(t) = folded.tamper {
+        return Err(OpenError::Tampered(t));
+    }
+    if folded.last.seq < until {
+        return Err(OpenError::Tampered(Tamper::Missing {
+            seq: folded.last.seq + 1,
+        }));
+    }
+    Ok(orgs)
+}
+
 /// The whole log folded without checking a link: only for `permledger bench`, which measures
 /// what the checks cost (`rebuild_unchecked_events_per_s` beside `rebuild_events_per_s`).
 #[doc(hidden)]
@@ -396,15 +427,8 @@ pub fn compare_checkpoints(
         if seq > views.seq() {
             chain = fold_exactly(log, &mut views, chain, seq, &mut progress)?;
         }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                report(Err(format!("it cannot be read: {e}")));
-                continue;
-            }
-        };
-        let agrees = match permledger_views::checkpoint::decode_all(&bytes) {
-            Err(e) => Err(e.to_string()),
+        let agrees = match checkpoints.decode_file(&path) {
+            Err(e) => Err(e),
             Ok((header, _)) if header.hash != chain.last().hash.0 => Err(format!(
                 "the log's link at event {seq} is not the one it was taken at"
             )),

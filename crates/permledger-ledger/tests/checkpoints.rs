@@ -409,3 +409,123 @@ fn a_reader_of_one_org_reads_that_orgs_part_and_answers_as_the_whole_fold() {
         );
     }
 }
+
+/// Renames `org` (owned by `owner`) `n` times: events for that org alone.
+fn renames(ledger: &Ledger, owner: &str, org: &str, n: usize) {
+    for _ in 0..n {
+        let name = format!("{org} {}", ledger.seq());
+        let json = format!(r#"{{"type":"rename_org","org":"{org}","name":"{name}"}}"#);
+        ledger
+            .submit_blocking(cmd(&json), CommandMeta::new(UserId::new(owner).unwrap()))
+            .unwrap();
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// After a whole checkpoint, the next ones are deltas on it holding only the orgs with events
+/// since the newest: opened, they answer as a whole fold; the base stays while a kept delta
+/// needs it; a delta whose base is gone or another is passed over with a warning naming it.
+#[test]
+fn later_checkpoints_are_deltas_holding_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Checkpoints::new(dir.path().join("checkpoints"), 2);
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let ledger = two_orgs(log.clone());
+    ledger
+        .submit_blocking(
+            cmd(r#"{"type":"create_org","org":"initech","preset":"teaminbox"}"#),
+            CommandMeta::new(UserId::new("ivy").unwrap()),
+        )
+        .unwrap();
+    story(&ledger, 0, 60);
+    let warn_none = &mut |w: String| panic!("{w}");
+    let whole = checkpoint::behind(&*log, &store, ledger.seq(), now(), warn_none)
+        .unwrap()
+        .unwrap();
+    assert_eq!(file_name(&whole.path), format!("{:020}.ckpt", whole.seq));
+    let mut deltas = Vec::new();
+    for _ in 0..3 {
+        renames(&ledger, "ivy", "initech", 3);
+        let delta = checkpoint::behind(&*log, &store, ledger.seq(), now(), warn_none)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            file_name(&delta.path),
+            format!("{:020}-{:020}.ckpt", delta.seq, whole.seq)
+        );
+        assert!(
+            delta.bytes * 2 < whole.bytes,
+            "{} bytes beside {}",
+            delta.bytes,
+            whole.bytes
+        );
+        deltas.push(delta);
+    }
+    // The two newest kept, and the base they need.
+    let kept: Vec<u64> = store.list().unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(kept, [deltas[2].seq, deltas[1].seq, whole.seq]);
+    // A checkpoint the ledger writes of its own views (at a clean shutdown) is a delta too.
+    renames(&ledger, "ivy", "initech", 1);
+    let last = ledger.write_checkpoint(&store, now()).unwrap();
+    assert!(file_name(&last.path).contains('-'));
+    // When most of the views changed, a whole checkpoint serves better than a delta.
+    story(&ledger, 60, 2);
+    let most = checkpoint::behind(&*log, &store, ledger.seq(), now(), warn_none)
+        .unwrap()
+        .unwrap();
+    assert_eq!(file_name(&most.path), format!("{:020}.ckpt", most.seq));
+    // Pruned to the two newest: that whole one and the last delta (and its base).
+    let kept: Vec<u64> = store.list().unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(kept, [most.seq, last.seq, whole.seq]);
+    std::fs::remove_file(&most.path).unwrap();
+    ledger.shutdown();
+
+    let (ledger, at, warnings) = open(&log, &store, Below::Now).unwrap();
+    assert_eq!((at, warnings), (Some(last.seq), vec![]));
+    same_as_a_whole_fold(&log, &ledger);
+    ledger.shutdown();
+    let compared = permledger_ledger::compare_checkpoints(&*log, &store, |_| {}).unwrap();
+    assert!(compared.iter().all(|c| c.agrees.is_ok()), "{compared:?}");
+
+    // Another whole checkpoint under the base's name: every delta on it is passed over.
+    let base = whole.path.clone();
+    let moved = dir.path().join("moved");
+    std::fs::rename(&base, &moved).unwrap();
+    let other = Checkpoints::new(dir.path().join("other"), 2);
+    let views = permledger_ledger::replay_until(&*log, whole.seq, |_, _| {}).unwrap();
+    let link = checkpoint::link_at(&*log, whole.seq).unwrap();
+    let impostor = other
+        .write_whole(
+            &views,
+            link,
+            Timestamp::parse("2026-03-05T00:00:00Z").unwrap(),
+        )
+        .unwrap();
+    std::fs::copy(&impostor.path, &base).unwrap();
+    let (ledger, at, warnings) = open(&log, &store, Below::Now).unwrap();
+    // The impostor itself is a good checkpoint of the log at its position.
+    assert_eq!(at, Some(whole.seq));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("is not the checkpoint it was written on"),
+        "{}",
+        warnings[0]
+    );
+    same_as_a_whole_fold(&log, &ledger);
+    ledger.shutdown();
+
+    // The base gone: the deltas are passed over, naming it, and the log is folded whole.
+    std::fs::remove_file(&base).unwrap();
+    let (ledger, at, warnings) = open(&log, &store, Below::Now).unwrap();
+    assert_eq!((at, warnings.len()), (None, 1), "{warnings:?}");
+    assert!(warnings[0].contains(&file_name(&base)), "{}", warnings[0]);
+    same_as_a_whole_fold(&log, &ledger);
+    // The next checkpoint is whole again.
+    renames(&ledger, "ivy", "initech", 1);
+    let again = ledger.write_checkpoint(&store, now()).unwrap();
+    assert!(!file_name(&again.path).contains('-'));
+    ledger.shutdown();
+}

@@ -9,12 +9,18 @@
 //! magic          8 bytes   "PLCKPT\r\n"
 //! format         u32       FORMAT
 //! header length  u64
-//! header         bincode   Header: position, chain hash, and where each section lies
+//! header         bincode   Header: position, chain hash, its base if any, and where each
+//!                          section lies
 //! header hash    32 bytes  BLAKE3 of everything before it
 //! sections       ...       each org: its present, then its history, without members, then
 //!                          its members' present and past, 8,192 members a section; last, the
-//!                          event times
+//!                          event times, 1,048,576 events a section
 //! ```
+//!
+//! A checkpoint is whole, or a delta (`write_delta`): one whose unchanged sections lie in a
+//! whole checkpoint, its base, named in its header by position and header hash, so that writing
+//! one costs what changed since the base rather than the whole history. A section says which of
+//! the two files it lies in; there is never a third.
 //!
 //! Each section carries its own BLAKE3 hash in the header. An open (`open`) reads and checks
 //! every section of the orgs it is for, on every core, and decodes only the event times: each
@@ -37,7 +43,8 @@ use crate::{OrgHistory, Views};
 pub const MAGIC: &[u8; 8] = b"PLCKPT\r\n";
 
 /// The layout written today. A file of another format is not read (the log is folded instead).
-pub const FORMAT: u32 = 2;
+/// Format 3 added deltas and event times in sections.
+pub const FORMAT: u32 = 3;
 
 /// bincode's standard configuration, spelled out: a default changing upstream changes nothing.
 const CONFIG: bincode::config::Configuration = bincode::config::standard();
@@ -53,8 +60,19 @@ pub struct Header {
     pub last_time: Option<Timestamp>,
     /// When the checkpoint was written (the writer's clock; informative).
     pub written_at: Timestamp,
-    times: Section,
+    /// For a delta, the whole checkpoint its other sections lie in.
+    pub base: Option<BaseRef>,
+    /// The event times, `TIMES_CHUNK` events a section.
+    times: Vec<Section>,
     orgs: Vec<OrgSection>,
+}
+
+/// The whole checkpoint a delta's unchanged sections lie in: the one at `seq` whose header
+/// hashes to `header_hash` (a file of that name with another header is not it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRef {
+    pub seq: Seq,
+    pub header_hash: [u8; 32],
 }
 
 impl Header {
@@ -67,11 +85,31 @@ impl Header {
     pub fn versions(&self) -> impl Iterator<Item = (&OrgId, u64)> {
         self.orgs.iter().map(|o| (&o.org, o.version))
     }
+
+    /// The bytes of its own sections, and of those lying in its base.
+    pub fn sizes(&self) -> (u64, u64) {
+        let mut sizes = (0, 0);
+        for s in self
+            .orgs
+            .iter()
+            .flat_map(|o| o.sections())
+            .chain(&self.times)
+        {
+            if s.base {
+                sizes.1 += s.len;
+            } else {
+                sizes.0 += s.len;
+            }
+        }
+        sizes
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Section {
-    /// From the first byte after the header's hash.
+    /// Whether it lies in the base (a delta's unchanged section) rather than in this file.
+    base: bool,
+    /// From the first byte after the header's hash (of the file it lies in).
     offset: u64,
     len: u64,
     hash: [u8; 32],
@@ -96,6 +134,10 @@ struct OrgSection {
 /// small orgs span several sections.)
 const CHUNK: usize = if cfg!(test) { 3 } else { 8192 };
 
+/// Event times a section: a delta refers to its base's full sections, and writes the rest.
+/// (Four in unit tests.)
+const TIMES_CHUNK: usize = if cfg!(test) { 4 } else { 1 << 20 };
+
 type LiveChunk = Vec<(UserId, Box<Member>)>;
 type PastChunk = Vec<(UserId, Box<MemberHist>)>;
 
@@ -113,6 +155,10 @@ pub enum CheckpointError {
     Checksum(String),
     #[error("its {what} does not decode: {reason}")]
     Decode { what: String, reason: String },
+    #[error("it is a delta on the checkpoint at event {0}, which is not given")]
+    NoBase(Seq),
+    #[error("it names no base, yet a section lies in one")]
+    NotADelta,
 }
 
 /// Where a checkpoint's sections are read from: its file, read in place, or bytes in memory.
@@ -121,6 +167,33 @@ pub trait Source: Send + Sync + 'static {
     fn read(&self, offset: u64, len: u64, f: &mut dyn FnMut(&[u8])) -> Result<(), CheckpointError>;
     /// What it is, for a message (a file's path).
     fn name(&self) -> String;
+}
+
+/// Where a checkpoint's sections lie: its own file, and for a delta its base.
+#[derive(Clone)]
+pub struct Sources {
+    own: Arc<dyn Source>,
+    base: Option<Arc<dyn Source>>,
+}
+
+impl Sources {
+    pub fn new(own: Arc<dyn Source>, base: Option<Arc<dyn Source>>) -> Sources {
+        Sources { own, base }
+    }
+
+    /// The file a section lies in.
+    fn of(&self, s: &Section) -> Result<&dyn Source, CheckpointError> {
+        match (s.base, &self.base) {
+            (false, _) => Ok(&*self.own),
+            (true, Some(base)) => Ok(&**base),
+            (true, None) => Err(CheckpointError::NotADelta),
+        }
+    }
+
+    /// What the checkpoint is, for a message.
+    pub fn name(&self) -> String {
+        self.own.name()
+    }
 }
 
 /// A whole checkpoint in memory.
@@ -151,45 +224,145 @@ impl Source for InMemory {
     }
 }
 
-/// Writes the views as a checkpoint at their position, whose link in the log is `hash`. The orgs
-/// are encoded on every core; what is written is the whole file.
+/// Writes the views as a whole checkpoint at their position, whose link in the log is `hash`.
+/// The orgs are encoded on every core; what is written is the whole file.
 pub fn write_to(
     views: &Views,
     hash: [u8; 32],
     written_at: Timestamp,
     out: &mut impl Write,
 ) -> std::io::Result<u64> {
-    let parts = views.map_orgs(|id, org| match views.histories.get(id) {
-        Some(history) => encode_org(org, history),
-        // Every org the live state knows has a history from its first event.
-        None => Err(format!("org `{id}` has no history")),
-    });
-    let mut body: Vec<(OrgId, EncodedOrg)> = Vec::with_capacity(parts.len());
-    for (id, part) in parts {
-        body.push((id, part.map_err(std::io::Error::other)?));
-    }
-    // In id order: the same views always make the same bytes.
-    body.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let times = encode_times(&views.times);
-    let mut offset = 0u64;
-    let mut section = |bytes: &[u8]| {
-        let s = Section {
-            offset,
-            len: bytes.len() as u64,
-            hash: *blake3::hash(bytes).as_bytes(),
-        };
-        offset += s.len;
-        s
+    let slots: Vec<&OrgId> = views.live.orgs.keys().collect();
+    let encoded = encode_orgs(views, &slots)?;
+    let mut body = Body::default();
+    let mut orgs: Vec<OrgSection> = encoded.into_iter().map(|e| body.org(e)).collect();
+    orgs.sort_unstable_by(|a, b| a.org.cmp(&b.org));
+    let times = views
+        .times
+        .chunks(TIMES_CHUNK)
+        .map(|c| body.own(encode_times(c)))
+        .collect();
+    let header = Header {
+        seq: views.seq(),
+        hash,
+        last_time: views.live.last_time,
+        written_at,
+        base: None,
+        times,
+        orgs,
     };
-    let orgs = body
-        .iter()
-        .map(|(org, e)| OrgSection {
-            org: org.clone(),
-            version: e.version,
-            live: section(&e.live_base),
-            history: section(&e.history_base),
-            live_members: e.live.iter().map(|b| section(b)).collect(),
-            past_members: e.past.iter().map(|b| section(b)).collect(),
+    body.write(&header, out)
+}
+
+/// The checkpoint a delta is written after: the newest one, whole or itself a delta, its
+/// header, its header's hash, and where its sections lie.
+pub struct Prior<'a> {
+    pub header: &'a Header,
+    pub header_hash: [u8; 32],
+    pub sources: &'a Sources,
+}
+
+/// What `write_delta` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta {
+    /// Written: this many bytes.
+    Written(u64),
+    /// Not written: it would hold too many bytes of its own for those it leaves in its base,
+    /// and a whole checkpoint serves better (`own` and `referenced` are those bytes).
+    TooLarge { own: u64, referenced: u64 },
+}
+
+/// Writes the views as a delta on the whole checkpoint `prior` is or is a delta on: the orgs
+/// `changed` keeps (every org with an event since `prior`; the views must hold each of them)
+/// are encoded; every other org's sections are those of `prior`, left in the base where they
+/// lie there, copied byte for byte (their hashes checked) where they lie in `prior` itself;
+/// the event times' sections that are whole in the base are left there. Costs what changed
+/// since the base, not the whole history. Nothing is written when its own bytes would be more
+/// than `most` times those it leaves in the base (`Delta::TooLarge`).
+pub fn write_delta(
+    views: &Views,
+    changed: &(dyn Fn(&OrgId) -> bool + Sync),
+    prior: &Prior<'_>,
+    hash: [u8; 32],
+    written_at: Timestamp,
+    most: f64,
+    out: &mut impl Write,
+) -> std::io::Result<Delta> {
+    let whole = prior.header.base.is_none();
+    let base = prior.header.base.unwrap_or(BaseRef {
+        seq: prior.header.seq,
+        header_hash: prior.header_hash,
+    });
+    let ids: Vec<&OrgId> = views.live.orgs.keys().filter(|o| changed(o)).collect();
+    let encoded = encode_orgs(views, &ids)?;
+    let mut body = Body::default();
+    let mut orgs: Vec<OrgSection> = encoded.into_iter().map(|e| body.org(e)).collect();
+    let held: std::collections::HashSet<OrgId> = orgs.iter().map(|o| o.org.clone()).collect();
+    let mut carry = |s: &Section| -> std::io::Result<Section> {
+        if whole {
+            return Ok(Section {
+                base: true,
+                ..s.clone()
+            });
+        }
+        if s.base {
+            return Ok(s.clone());
+        }
+        let mut bytes = Vec::new();
+        with_section(
+            prior.sources,
+            s,
+            &|| format!("{}'s sections", prior.sources.name()),
+            |b| {
+                bytes = b.to_vec();
+                Ok(())
+            },
+        )
+        .map_err(std::io::Error::other)?;
+        Ok(body.own_hashed(bytes, s.hash))
+    };
+    for o in &prior.header.orgs {
+        if changed(&o.org) {
+            if !held.contains(&o.org) {
+                return Err(std::io::Error::other(format!(
+                    "org `{}` changed, and the views written do not hold it",
+                    o.org
+                )));
+            }
+            continue;
+        }
+        orgs.push(OrgSection {
+            org: o.org.clone(),
+            version: o.version,
+            live: carry(&o.live)?,
+            history: carry(&o.history)?,
+            live_members: o
+                .live_members
+                .iter()
+                .map(&mut carry)
+                .collect::<Result<_, _>>()?,
+            past_members: o
+                .past_members
+                .iter()
+                .map(&mut carry)
+                .collect::<Result<_, _>>()?,
+        });
+    }
+    orgs.sort_unstable_by(|a, b| a.org.cmp(&b.org));
+    let kept = prior.header.times.len();
+    let times = views
+        .times
+        .chunks(TIMES_CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| match prior.header.times.get(i) {
+            // Every section but the last of a whole checkpoint is full; a delta refers only to
+            // full ones. Times are only ever appended to, so a full one is the same here.
+            Some(p) if whole && i + 1 < kept && chunk.len() == TIMES_CHUNK => Section {
+                base: true,
+                ..p.clone()
+            },
+            Some(p) if !whole && p.base && chunk.len() == TIMES_CHUNK => p.clone(),
+            _ => body.own(encode_times(chunk)),
         })
         .collect();
     let header = Header {
@@ -197,29 +370,93 @@ pub fn write_to(
         hash,
         last_time: views.live.last_time,
         written_at,
-        times: section(&times),
+        base: Some(base),
+        times,
         orgs,
     };
-    let header = encode(&header).map_err(std::io::Error::other)?;
-    let mut head = Vec::with_capacity(MAGIC.len() + 12 + header.len() + 32);
-    head.extend_from_slice(MAGIC);
-    head.extend_from_slice(&FORMAT.to_le_bytes());
-    head.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    head.extend_from_slice(&header);
-    let check = blake3::hash(&head);
-    head.extend_from_slice(check.as_bytes());
-    out.write_all(&head)?;
-    for (_, e) in &body {
-        for bytes in [&e.live_base, &e.history_base]
-            .into_iter()
-            .chain(&e.live)
-            .chain(&e.past)
-        {
-            out.write_all(bytes)?;
+    let (own, referenced) = header.sizes();
+    if own as f64 > most * referenced as f64 {
+        return Ok(Delta::TooLarge { own, referenced });
+    }
+    body.write(&header, out).map(Delta::Written)
+}
+
+/// The given orgs encoded on every core, each with its id.
+fn encode_orgs(views: &Views, ids: &[&OrgId]) -> std::io::Result<Vec<(OrgId, EncodedOrg)>> {
+    let parts = crate::in_shares(
+        ids,
+        |id| views.live.orgs.slot(id).map_or(1, weight_of),
+        |id| {
+            let part = match (views.live.orgs.get(id), views.histories.get(id)) {
+                (Some(org), Some(history)) => encode_org(org, history),
+                // Every org the live state knows has a history from its first event.
+                _ => Err(format!("org `{id}` has no history")),
+            };
+            ((*id).clone(), part)
+        },
+    );
+    parts
+        .into_iter()
+        .map(|(id, part)| part.map(|p| (id, p)).map_err(std::io::Error::other))
+        .collect()
+}
+
+fn weight_of(org: &permledger_domain::lazy::Lazy<Org>) -> u64 {
+    org.weight(|o| o.members.len() as u64)
+}
+
+/// A checkpoint's own sections, in the order they are written.
+#[derive(Default)]
+struct Body {
+    pieces: Vec<Vec<u8>>,
+    len: u64,
+}
+
+impl Body {
+    fn own(&mut self, bytes: Vec<u8>) -> Section {
+        let hash = *blake3::hash(&bytes).as_bytes();
+        self.own_hashed(bytes, hash)
+    }
+
+    fn own_hashed(&mut self, bytes: Vec<u8>, hash: [u8; 32]) -> Section {
+        let s = Section {
+            base: false,
+            offset: self.len,
+            len: bytes.len() as u64,
+            hash,
+        };
+        self.len += s.len;
+        self.pieces.push(bytes);
+        s
+    }
+
+    fn org(&mut self, (org, e): (OrgId, EncodedOrg)) -> OrgSection {
+        OrgSection {
+            org,
+            version: e.version,
+            live: self.own(e.live_base),
+            history: self.own(e.history_base),
+            live_members: e.live.into_iter().map(|b| self.own(b)).collect(),
+            past_members: e.past.into_iter().map(|b| self.own(b)).collect(),
         }
     }
-    out.write_all(&times)?;
-    Ok(head.len() as u64 + offset)
+
+    /// The magic, the header and its hash, then the sections: the whole file. Its length.
+    fn write(self, header: &Header, out: &mut impl Write) -> std::io::Result<u64> {
+        let header = encode(header).map_err(std::io::Error::other)?;
+        let mut head = Vec::with_capacity(MAGIC.len() + 12 + header.len() + 32);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&FORMAT.to_le_bytes());
+        head.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        head.extend_from_slice(&header);
+        let check = blake3::hash(&head);
+        head.extend_from_slice(check.as_bytes());
+        out.write_all(&head)?;
+        for piece in &self.pieces {
+            out.write_all(piece)?;
+        }
+        Ok(head.len() as u64 + self.len)
+    }
 }
 
 /// One org's sections, encoded.
@@ -255,9 +492,10 @@ pub fn to_bytes(views: &Views, hash: [u8; 32], written_at: Timestamp) -> Vec<u8>
     out
 }
 
-/// The header alone, checked against its own hash, and where the sections start: where the
-/// checkpoint stands. `bytes` may be only the file's beginning, as long as `header_len`.
-pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), CheckpointError> {
+/// The header alone, checked against its own hash, where the sections start, and the header's
+/// hash (what a delta names its base by). `bytes` may be only the file's beginning, as long as
+/// `header_len`.
+pub fn read_header(bytes: &[u8]) -> Result<(Header, usize, [u8; 32]), CheckpointError> {
     let fixed = MAGIC.len() + 12;
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(if bytes.len() < MAGIC.len() {
@@ -288,7 +526,7 @@ pub fn read_header(bytes: &[u8]) -> Result<(Header, usize), CheckpointError> {
         return Err(CheckpointError::Checksum("header".into()));
     }
     let header: Header = decode(&bytes[fixed..end - 32], "header")?;
-    Ok((header, end))
+    Ok((header, end, array(&bytes[end - 32..end])))
 }
 
 /// How many bytes the header of a file starting with `bytes` takes (at least 20 are needed), so
@@ -302,14 +540,14 @@ pub fn header_len(bytes: &[u8]) -> Option<usize> {
 
 /// `f` of a section's bytes, once they are read and match their hash.
 fn with_section<R>(
-    source: &dyn Source,
+    sources: &Sources,
     s: &Section,
     what: &dyn Fn() -> String,
     f: impl FnOnce(&[u8]) -> Result<R, CheckpointError>,
 ) -> Result<R, CheckpointError> {
     let mut f = Some(f);
     let mut out = None;
-    source.read(s.offset, s.len, &mut |b| {
+    sources.of(s)?.read(s.offset, s.len, &mut |b| {
         out = Some(
             if b.len() as u64 == s.len && blake3::hash(b).as_bytes() == &s.hash {
                 match f.take() {
@@ -331,7 +569,7 @@ fn with_section<R>(
 /// (`views`), or all at once (`decode`).
 pub struct Opened {
     header: Header,
-    source: Arc<dyn Source>,
+    sources: Sources,
     /// The orgs opened for, in the header's order.
     chosen: Vec<Arc<OrgSection>>,
     times: Vec<(Seq, Timestamp)>,
@@ -343,9 +581,19 @@ pub struct Opened {
 /// when an org is first used.
 pub fn open(
     header: Header,
-    source: Arc<dyn Source>,
+    sources: Sources,
     wanted: impl Fn(&OrgId) -> bool,
 ) -> Result<Opened, CheckpointError> {
+    match (header.base, &sources.base) {
+        (Some(base), None) => return Err(CheckpointError::NoBase(base.seq)),
+        (None, Some(_)) => {
+            return Err(CheckpointError::Decode {
+                what: "header".into(),
+                reason: "a base is given for a whole checkpoint".into(),
+            })
+        }
+        _ => {}
+    }
     let chosen: Vec<Arc<OrgSection>> = header
         .orgs
         .iter()
@@ -358,13 +606,15 @@ pub fn open(
     for o in &chosen {
         sections.extend(o.sections().map(|s| (&o.org, s)));
     }
-    sections.sort_unstable_by_key(|(_, s)| s.offset);
+    // Runs never cross from one file to the other.
+    sections.sort_unstable_by_key(|(_, s)| (s.base, s.offset));
     let mut runs: Vec<&[(&OrgId, &Section)]> = Vec::new();
     let mut start = 0;
     for i in 1..=sections.len() {
         let ends = i == sections.len() || {
             let (first, prev, next) = (sections[start].1, sections[i - 1].1, sections[i].1);
             prev.offset.checked_add(prev.len) != Some(next.offset)
+                || prev.base != next.base
                 || next
                     .offset
                     .saturating_add(next.len)
@@ -378,18 +628,11 @@ pub fn open(
     }
     // The event times decode beside the hashing.
     let (checked, times) = std::thread::scope(|scope| {
-        let times = scope.spawn(|| {
-            with_section(
-                &*source,
-                &header.times,
-                &|| "event times".into(),
-                decode_times,
-            )
-        });
+        let times = scope.spawn(|| times_of(&sources, &header.times));
         let checked = crate::in_shares(
             &runs,
             |run| run.iter().map(|(_, s)| s.len).sum(),
-            |run| check_run(&*source, run),
+            |run| check_run(&sources, run),
         );
         let times = times
             .join()
@@ -400,20 +643,38 @@ pub fn open(
     let times = times?;
     Ok(Opened {
         header,
-        source,
+        sources,
         chosen,
         times,
     })
+}
+
+/// Every event time, from their sections in order.
+fn times_of(
+    sources: &Sources,
+    sections: &[Section],
+) -> Result<Vec<(Seq, Timestamp)>, CheckpointError> {
+    let mut times = Vec::new();
+    for s in sections {
+        let part = with_section(sources, s, &|| "event times".into(), decode_times)?;
+        if times.is_empty() {
+            times = part;
+        } else {
+            times.extend(part);
+        }
+    }
+    Ok(times)
 }
 
 /// About how many bytes `open` reads at once.
 const RUN: u64 = 8 << 20;
 
 /// Checks each of neighbouring sections against its hash, with one read.
-fn check_run(source: &dyn Source, run: &[(&OrgId, &Section)]) -> Result<(), CheckpointError> {
+fn check_run(sources: &Sources, run: &[(&OrgId, &Section)]) -> Result<(), CheckpointError> {
     let (Some((_, first)), Some((_, last))) = (run.first(), run.last()) else {
         return Ok(());
     };
+    let source = sources.of(first)?;
     let len = last
         .offset
         .saturating_add(last.len)
@@ -452,6 +713,16 @@ impl Opened {
         &self.header
     }
 
+    /// Where its sections lie.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Whether it was opened for every org: every section it has was checked.
+    pub fn checked_whole(&self) -> bool {
+        self.chosen.len() == self.header.orgs.len()
+    }
+
     /// The views at the checkpoint, then `tail` (the log's events after it, in order), each org
     /// it was opened for decoded when first used, with its own events of the tail folded in
     /// then. Events of orgs created in the tail are folded now if `wanted` keeps them; of the
@@ -477,17 +748,17 @@ impl Opened {
         views.histories.reserve(self.chosen.len());
         for o in self.chosen {
             let tail: Arc<[Event]> = theirs.remove(&o.org).unwrap_or_default().into();
-            let (source, weight) = (self.source.clone(), o.weight());
+            let (sources, weight) = (self.sources.clone(), o.weight());
             let live = {
-                let (source, o, tail) = (source.clone(), o.clone(), tail.clone());
+                let (sources, o, tail) = (sources.clone(), o.clone(), tail.clone());
                 Loader::new(weight, move || {
-                    made(&*source, &o, live_of(&*source, &o, &tail))
+                    made(&sources, &o, live_of(&sources, &o, &tail))
                 })
             };
             let history = {
-                let (source, o) = (source, o.clone());
+                let (sources, o) = (sources, o.clone());
                 Loader::new(weight, move || {
-                    made(&*source, &o, history_of(&*source, &o, &tail))
+                    made(&sources, &o, history_of(&sources, &o, &tail))
                 })
             };
             views.checks.insert(o.org.clone(), OnceLock::new());
@@ -507,8 +778,8 @@ impl Opened {
             &self.chosen,
             |o| o.weight(),
             |o| {
-                let live = live_of(&*self.source, o, &[])?;
-                let history = history_of(&*self.source, o, &[])?;
+                let live = live_of(&self.sources, o, &[])?;
+                let history = history_of(&self.sources, o, &[])?;
                 Ok::<_, CheckpointError>((o.org.clone(), live, history))
             },
         );
@@ -539,24 +810,24 @@ impl Opened {
 /// An org's value made for a lazy view: its sections were checked when the checkpoint was
 /// opened, so one that fails now was changed on disk since, under a running ledger, and no
 /// answer can be given from it.
-fn made<T>(source: &dyn Source, o: &OrgSection, r: Result<T, CheckpointError>) -> T {
+fn made<T>(sources: &Sources, o: &OrgSection, r: Result<T, CheckpointError>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!(
             "org `{}` of {} cannot be read, though it was whole when opened: {e}; the file \
              changed under a running ledger (remove it: the next open folds the log instead)",
             o.org,
-            source.name()
+            sources.name()
         ),
     }
 }
 
 /// An org's present: its section, its members' sections (on every core when there are
 /// several), then its events of the tail.
-fn live_of(source: &dyn Source, o: &OrgSection, tail: &[Event]) -> Result<Org, CheckpointError> {
+fn live_of(sources: &Sources, o: &OrgSection, tail: &[Event]) -> Result<Org, CheckpointError> {
     let what = || format!("section of org `{}`", o.org);
-    let mut org: Org = with_section(source, &o.live, &what, |b| decode(b, &what()))?;
-    let chunks: Vec<LiveChunk> = chunks_of(source, &o.live_members, &what)?;
+    let mut org: Org = with_section(sources, &o.live, &what, |b| decode(b, &what()))?;
+    let chunks: Vec<LiveChunk> = chunks_of(sources, &o.live_members, &what)?;
     org.members.reserve(chunks.iter().map(Vec::len).sum());
     org.members.extend(chunks.into_iter().flatten());
     for e in tail {
@@ -568,17 +839,17 @@ fn live_of(source: &dyn Source, o: &OrgSection, tail: &[Event]) -> Result<Org, C
 /// An org's history, then its events of the tail (followed beside its present, which the
 /// history needs after each event).
 fn history_of(
-    source: &dyn Source,
+    sources: &Sources,
     o: &OrgSection,
     tail: &[Event],
 ) -> Result<OrgHistory, CheckpointError> {
     let what = || format!("section of org `{}`", o.org);
-    let mut history: OrgHistory = with_section(source, &o.history, &what, |b| decode(b, &what()))?;
-    let chunks: Vec<PastChunk> = chunks_of(source, &o.past_members, &what)?;
+    let mut history: OrgHistory = with_section(sources, &o.history, &what, |b| decode(b, &what()))?;
+    let chunks: Vec<PastChunk> = chunks_of(sources, &o.past_members, &what)?;
     history.members.reserve(chunks.iter().map(Vec::len).sum());
     history.members.extend(chunks.into_iter().flatten());
     if !tail.is_empty() {
-        let mut org = live_of(source, o, &[])?;
+        let mut org = live_of(sources, o, &[])?;
         for e in tail {
             org.apply(e);
             history.follow(e, &org);
@@ -588,11 +859,11 @@ fn history_of(
 }
 
 fn chunks_of<T: serde::de::DeserializeOwned + Send>(
-    source: &dyn Source,
+    sources: &Sources,
     sections: &[Section],
     what: &(dyn Fn() -> String + Sync),
 ) -> Result<Vec<T>, CheckpointError> {
-    let one = |s: &Section| with_section(source, s, what, |b| decode(b, &what()));
+    let one = |s: &Section| with_section(sources, s, what, |b| decode(b, &what()));
     if sections.len() < 2 {
         return sections.iter().map(one).collect();
     }
@@ -605,23 +876,38 @@ fn chunks_of<T: serde::de::DeserializeOwned + Send>(
     numbered.into_iter().map(|(_, c)| c).collect()
 }
 
-/// The checkpoint in `bytes` opened for the orgs `wanted` keeps (`open`).
+/// The checkpoint in `bytes` opened for the orgs `wanted` keeps (`open`); for a delta, `base`
+/// holds the bytes of its base.
 pub fn open_bytes(
     bytes: &[u8],
+    base: Option<&[u8]>,
     wanted: impl Fn(&OrgId) -> bool,
 ) -> Result<Opened, CheckpointError> {
-    let (header, start) = read_header(bytes)?;
-    let source = Arc::new(InMemory {
+    let (header, start, _) = read_header(bytes)?;
+    let base = match (header.base, base) {
+        (Some(r), Some(base)) => {
+            let (_, start, hash) = read_header(base)?;
+            if hash != r.header_hash {
+                return Err(CheckpointError::NoBase(r.seq));
+            }
+            Some(in_memory(base, start))
+        }
+        _ => None,
+    };
+    open(header, Sources::new(in_memory(bytes, start), base), wanted)
+}
+
+fn in_memory(bytes: &[u8], start: usize) -> Arc<dyn Source> {
+    Arc::new(InMemory {
         bytes: bytes.to_vec(),
         start,
-    });
-    open(header, source, wanted)
+    })
 }
 
 /// The whole checkpoint in `bytes`, every org decoded and the check indexes built: the views
 /// answer exactly as the fold of the log up to `Header::seq` does.
 pub fn decode_all(bytes: &[u8]) -> Result<(Header, Views), CheckpointError> {
-    let opened = open_bytes(bytes, |_| true)?;
+    let opened = open_bytes(bytes, None, |_| true)?;
     Ok((opened.header.clone(), opened.decode()?))
 }
 
@@ -631,7 +917,7 @@ pub fn decode_some(
     bytes: &[u8],
     wanted: impl Fn(&OrgId) -> bool,
 ) -> Result<(Header, Views), CheckpointError> {
-    let opened = open_bytes(bytes, &wanted)?;
+    let opened = open_bytes(bytes, None, &wanted)?;
     Ok((opened.header.clone(), opened.views(&[], wanted)))
 }
 
@@ -835,7 +1121,7 @@ mod tests {
             views.apply(e);
         }
         let bytes = to_bytes(&views, [3; 32], l.now);
-        let (header, _) = read_header(&bytes).unwrap();
+        let (header, _, _) = read_header(&bytes).unwrap();
         let big = header
             .orgs
             .iter()
@@ -848,7 +1134,8 @@ mod tests {
         let id = OrgId::new("big").unwrap();
         assert_eq!(alone.live.org(&id), views.live.org(&id));
         assert_eq!(alone.histories.get(&id), views.histories.get(&id));
-        let start = bytes.len() - usize::try_from(header.times.len).unwrap();
+        let times: u64 = header.times.iter().map(|s| s.len).sum();
+        let start = bytes.len() - usize::try_from(times).unwrap();
         for i in (start - 200)..start {
             let mut bad = bytes.clone();
             bad[i] ^= 0x01;
