@@ -705,9 +705,20 @@ pub fn behind(
                     header_hash: r.header_hash,
                     versions: r.versions.clone(),
                 };
+                let found = started.elapsed();
                 let views = crate::replay::fold_until(log, Some(start), upto)?;
+                let folded = started.elapsed();
                 let link = link_at(log, upto)?;
                 if let Some(w) = checkpoints.write_delta(&views, &prior, link, now, started)? {
+                    tracing::info!(
+                        seq = w.seq,
+                        changed_orgs = prior.changed.len(),
+                        prior_ms = found.as_millis() as u64,
+                        fold_ms = (folded - found).as_millis() as u64,
+                        write_ms = (w.took - folded).as_millis() as u64,
+                        bytes = w.bytes,
+                        "delta checkpoint written"
+                    );
                     return Ok(Some(w));
                 }
             }
