@@ -555,7 +555,7 @@ fn base_named(path: &Path) -> Option<Seq> {
 /// was written on (its header's hash).
 fn sources_for(
     path: &Path,
-    header: Header,
+    mut header: Header,
     header_end: u64,
 ) -> Result<(Header, format::Sources), String> {
     let in_file = |path: &Path, body: u64| -> Result<Arc<dyn format::Source>, String> {
@@ -577,12 +577,16 @@ fn sources_for(
             let named = path.with_file_name(format!("{:020}{SUFFIX}", b.seq));
             let (base, end, hash) = read_header(&named)
                 .map_err(|why| format!("its base `{}` cannot be used: {why}", named.display()))?;
-            if hash != b.header_hash || base.base.is_some() || base.seq != b.seq {
-                return Err(format!(
+            let not_it = || {
+                format!(
                     "its base `{}` is not the checkpoint it was written on",
                     named.display()
-                ));
+                )
+            };
+            if hash != b.header_hash {
+                return Err(not_it());
             }
+            header = header.merge(&base).map_err(|_| not_it())?;
             Some(in_file(&named, end)?)
         }
     };

@@ -462,6 +462,9 @@ fn later_checkpoints_are_deltas_holding_only_what_changed() {
             delta.bytes,
             whole.bytes
         );
+        // Its header lists initech alone; the other orgs are as in the base.
+        let (header, _, _) = checkpoint::read_header(&delta.path).unwrap();
+        assert_eq!(header.orgs(), 1);
         deltas.push(delta);
     }
     // The two newest kept, and the base they need.

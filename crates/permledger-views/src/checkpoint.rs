@@ -64,7 +64,12 @@ pub struct Header {
     pub base: Option<BaseRef>,
     /// The event times, `TIMES_CHUNK` events a section.
     times: Vec<Section>,
+    /// Every org, or for a delta those with a section of its own: the others are as in its
+    /// base (`merge`).
     orgs: Vec<OrgSection>,
+    /// A delta's header with its base's orgs merged in: what an open reads from.
+    #[serde(skip)]
+    merged: bool,
 }
 
 /// The whole checkpoint a delta's unchanged sections lie in: the one at `seq` whose header
@@ -76,6 +81,45 @@ pub struct BaseRef {
 }
 
 impl Header {
+    /// A delta's header completed with the orgs it leaves in `base`, the header of its base
+    /// (the caller has checked that it is the one named, by its hash): what `open` reads. A
+    /// whole checkpoint's header is complete as it is.
+    pub fn merge(mut self, base: &Header) -> Result<Header, CheckpointError> {
+        let Some(named) = self.base else {
+            return Ok(self);
+        };
+        if base.base.is_some() || base.seq != named.seq {
+            return Err(CheckpointError::NoBase(named.seq));
+        }
+        if self.merged {
+            return Ok(self);
+        }
+        let own: std::collections::HashSet<&OrgId> = self.orgs.iter().map(|o| &o.org).collect();
+        let left: Vec<OrgSection> = base
+            .orgs
+            .iter()
+            .filter(|o| !own.contains(&o.org))
+            .map(|o| {
+                let in_base = |s: &Section| Section {
+                    base: true,
+                    ..s.clone()
+                };
+                OrgSection {
+                    org: o.org.clone(),
+                    version: o.version,
+                    live: in_base(&o.live),
+                    history: in_base(&o.history),
+                    live_members: o.live_members.iter().map(in_base).collect(),
+                    past_members: o.past_members.iter().map(in_base).collect(),
+                }
+            })
+            .collect();
+        self.orgs.extend(left);
+        self.orgs.sort_unstable_by(|a, b| a.org.cmp(&b.org));
+        self.merged = true;
+        Ok(self)
+    }
+
     /// How many orgs the checkpoint holds.
     pub fn orgs(&self) -> usize {
         self.orgs.len()
@@ -86,8 +130,8 @@ impl Header {
         self.orgs.iter().map(|o| (&o.org, o.version))
     }
 
-    /// The bytes of its own sections, and of those lying in its base.
-    pub fn sizes(&self) -> (u64, u64) {
+    /// The bytes of its own sections, and of those it lists lying in its base.
+    fn sizes(&self) -> (u64, u64) {
         let mut sizes = (0, 0);
         for s in self
             .orgs
@@ -250,6 +294,7 @@ pub fn write_to(
         base: None,
         times,
         orgs,
+        merged: false,
     };
     body.write(&header, out)
 }
@@ -321,6 +366,9 @@ pub fn write_delta(
         .map_err(std::io::Error::other)?;
         Ok(body.own_hashed(bytes, s.hash))
     };
+    // An org whose every section stays in the base is not listed: an open takes the base's
+    // entry for every org a delta does not list (`Header::merge`).
+    let mut in_base = 0u64;
     for o in &prior.header.orgs {
         if changed(&o.org) {
             if !held.contains(&o.org) {
@@ -329,6 +377,10 @@ pub fn write_delta(
                     o.org
                 )));
             }
+            continue;
+        }
+        if whole || o.sections().all(|s| s.base) {
+            in_base += o.sections().map(|s| s.len).sum::<u64>();
             continue;
         }
         orgs.push(OrgSection {
@@ -373,8 +425,10 @@ pub fn write_delta(
         base: Some(base),
         times,
         orgs,
+        merged: false,
     };
-    let (own, referenced) = header.sizes();
+    let (own, times_in_base) = header.sizes();
+    let referenced = in_base + times_in_base;
     if own as f64 > most * referenced as f64 {
         return Ok(Delta::TooLarge { own, referenced });
     }
@@ -586,6 +640,7 @@ pub fn open(
 ) -> Result<Opened, CheckpointError> {
     match (header.base, &sources.base) {
         (Some(base), None) => return Err(CheckpointError::NoBase(base.seq)),
+        (Some(base), Some(_)) if !header.merged => return Err(CheckpointError::NoBase(base.seq)),
         (None, Some(_)) => {
             return Err(CheckpointError::Decode {
                 what: "header".into(),
@@ -883,13 +938,14 @@ pub fn open_bytes(
     base: Option<&[u8]>,
     wanted: impl Fn(&OrgId) -> bool,
 ) -> Result<Opened, CheckpointError> {
-    let (header, start, _) = read_header(bytes)?;
+    let (mut header, start, _) = read_header(bytes)?;
     let base = match (header.base, base) {
         (Some(r), Some(base)) => {
-            let (_, start, hash) = read_header(base)?;
+            let (base_header, start, hash) = read_header(base)?;
             if hash != r.header_hash {
                 return Err(CheckpointError::NoBase(r.seq));
             }
+            header = header.merge(&base_header)?;
             Some(in_memory(base, start))
         }
         _ => None,
