@@ -201,7 +201,12 @@ pub(crate) fn run(
     let bytes: Vec<f64> = windows.iter().map(|(_, _, w)| w.bytes as f64).collect();
     let whole = windows
         .iter()
-        .filter(|(_, _, w)| !w.path.to_string_lossy().contains('-'))
+        .filter(|(_, _, w)| {
+            // A delta's name is `{seq}-{base}.ckpt`.
+            !w.path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains('-'))
+        })
         .count();
     r.add(
         "append_p99_during_checkpoint_us",
