@@ -348,9 +348,21 @@ impl Checkpoints {
         }
         let base_hash = header.base.map_or(restored.header_hash, |b| b.header_hash);
         if !checked(&base_hash) {
-            let whole = format::open(header.clone(), restored.opened.sources().clone(), |_| true);
+            // The base itself, every section of it: a delta's open checked only those it
+            // refers to, and the next delta may refer to others.
+            let whole = match header.base {
+                None => format::open(header.clone(), restored.opened.sources().clone(), |_| true)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Some(b) => check_whole(
+                    &restored
+                        .path
+                        .with_file_name(format!("{:020}{SUFFIX}", b.seq)),
+                    &b.header_hash,
+                ),
+            };
             match whole {
-                Ok(_) => mark_checked(base_hash),
+                Ok(()) => mark_checked(base_hash),
                 Err(e) => {
                     warn(format!(
                         "checkpoint `{}` is passed over: {e}",
@@ -498,7 +510,9 @@ impl Checkpoints {
         );
         match opened {
             Ok(opened) => {
-                if opened.checked_whole() {
+                // Every section of a whole checkpoint checked; a delta's open checks only the
+                // base's sections it refers to.
+                if opened.checked_whole() && opened.header().base.is_none() {
                     mark_checked(base_hash);
                 }
                 Ok(Ok(Restored {
@@ -523,6 +537,22 @@ impl Checkpoints {
         let views = opened.decode().map_err(|e| e.to_string())?;
         Ok((header, views))
     }
+}
+
+/// Every section of the whole checkpoint at `path`, whose header must hash to `hash`, checked.
+fn check_whole(path: &Path, hash: &[u8; 32]) -> Result<(), String> {
+    let (header, end, found) = read_header(path)
+        .map_err(|why| format!("its base `{}` cannot be used: {why}", path.display()))?;
+    if &found != hash || header.base.is_some() {
+        return Err(format!(
+            "its base `{}` is not the checkpoint it was written on",
+            path.display()
+        ));
+    }
+    let (header, sources) = sources_for(path, header, end)?;
+    format::open(header, sources, |_| true)
+        .map(|_| ())
+        .map_err(|e| format!("its base `{}`: {e}", path.display()))
 }
 
 /// What a delta is written after (`Checkpoints::prior`).
