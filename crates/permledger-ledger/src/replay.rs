@@ -167,23 +167,7 @@ fn fold_exactly(
     until: Seq,
     progress: impl FnMut(Seq),
 ) -> Result<ChainCheck, OpenError> {
-    let folded = fold_log(
-        log,
-        chain,
-        until,
-        Check::Chain,
-        |e| views.apply(e),
-        progress,
-    )?;
-    if let Some(t) = folded.tamper {
-        return Err(OpenError::Tampered(t));
-    }
-    if folded.last.seq < until {
-        return Err(OpenError::Tampered(Tamper::Missing {
-            seq: folded.last.seq + 1,
-        }));
-    }
-    Ok(folded.chain.unwrap_or_default())
+    read_exactly(log, chain, until, |e| views.apply(e), progress)
 }
 
 /// The orgs with an event after the chain's last one up to `until`, the chain checked as an
@@ -194,11 +178,10 @@ pub(crate) fn orgs_touched(
     until: Seq,
 ) -> Result<std::collections::HashSet<OrgId>, OpenError> {
     let mut orgs = std::collections::HashSet::new();
-    let folded = fold_log(
+    read_exactly(
         log,
         chain,
         until,
-        Check::Chain,
         |e| {
             if !orgs.contains(&e.meta.org) {
                 orgs.insert(e.meta.org.clone());
@@ -206,6 +189,19 @@ pub(crate) fn orgs_touched(
         },
         |_| {},
     )?;
+    Ok(orgs)
+}
+
+/// Each event after the chain's last one up to `until` given to `apply`, and no further: the
+/// chain must hold and reach `until`. Answers the chain at `until`.
+fn read_exactly(
+    log: &dyn EventLog,
+    chain: ChainCheck,
+    until: Seq,
+    apply: impl FnMut(&Event),
+    progress: impl FnMut(Seq),
+) -> Result<ChainCheck, OpenError> {
+    let folded = fold_log(log, chain, until, Check::Chain, apply, progress)?;
     if let Some(t) = folded.tamper {
         return Err(OpenError::Tampered(t));
     }
@@ -214,7 +210,7 @@ pub(crate) fn orgs_touched(
             seq: folded.last.seq + 1,
         }));
     }
-    Ok(orgs)
+    Ok(folded.chain.unwrap_or_default())
 }
 
 /// The whole log folded without checking a link: only for `permledger bench`, which measures
