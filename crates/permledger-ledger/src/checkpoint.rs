@@ -351,9 +351,7 @@ impl Checkpoints {
             // The base itself, every section of it: a delta's open checked only those it
             // refers to, and the next delta may refer to others.
             let whole = match header.base {
-                None => format::open(header.clone(), restored.opened.sources().clone(), |_| true)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                None => restored.opened.check_whole().map_err(|e| e.to_string()),
                 Some(b) => check_whole(
                     &restored
                         .path
@@ -722,14 +720,14 @@ pub fn behind(
             said.push(w);
         }
     };
-    if let Some(prior) = checkpoints.prior(log, upto, warn)? {
+    if let Some(mut prior) = checkpoints.prior(log, upto, warn)? {
         if prior.restored.at.seq >= upto {
             return Ok(None);
         }
+        let touched = &prior.changed;
+        // The event times already decoded go with it.
+        let changed = prior.restored.opened.reopen(|o| touched.contains(o));
         let r = &prior.restored;
-        let changed = format::open(r.opened.header().clone(), r.opened.sources().clone(), |o| {
-            prior.changed.contains(o)
-        });
         match changed {
             Ok(opened) => {
                 let start = Restored {

@@ -649,16 +649,42 @@ pub fn open(
         }
         _ => {}
     }
-    let chosen: Vec<Arc<OrgSection>> = header
+    let chosen = choose(&header, wanted);
+    // The event times decode beside the hashing.
+    let (checked, times) = std::thread::scope(|scope| {
+        let times = scope.spawn(|| times_of(&sources, &header.times));
+        let checked = check_orgs(&sources, &chosen);
+        let times = times
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, times)
+    });
+    checked?;
+    let times = times?;
+    Ok(Opened {
+        header,
+        sources,
+        chosen,
+        times,
+    })
+}
+
+/// The orgs of the header `wanted` keeps, in its order.
+fn choose(header: &Header, wanted: impl Fn(&OrgId) -> bool) -> Vec<Arc<OrgSection>> {
+    header
         .orgs
         .iter()
         .filter(|o| wanted(&o.org))
         .map(|o| Arc::new(o.clone()))
-        .collect();
+        .collect()
+}
+
+/// Every section of the orgs checked against its hash, on every core.
+fn check_orgs(sources: &Sources, chosen: &[Arc<OrgSection>]) -> Result<(), CheckpointError> {
     // Read in runs of neighbouring sections, a few megabytes a read: most orgs are small, and a
     // read each would cost more than hashing them.
     let mut sections: Vec<(&OrgId, &Section)> = Vec::new();
-    for o in &chosen {
+    for o in chosen {
         sections.extend(o.sections().map(|s| (&o.org, s)));
     }
     // Runs never cross from one file to the other.
@@ -681,27 +707,13 @@ pub fn open(
             start = i;
         }
     }
-    // The event times decode beside the hashing.
-    let (checked, times) = std::thread::scope(|scope| {
-        let times = scope.spawn(|| times_of(&sources, &header.times));
-        let checked = crate::in_shares(
-            &runs,
-            |run| run.iter().map(|(_, s)| s.len).sum(),
-            |run| check_run(&sources, run),
-        );
-        let times = times
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (checked, times)
-    });
-    checked.into_iter().collect::<Result<(), _>>()?;
-    let times = times?;
-    Ok(Opened {
-        header,
-        sources,
-        chosen,
-        times,
-    })
+    crate::in_shares(
+        &runs,
+        |run| run.iter().map(|(_, s)| s.len).sum(),
+        |run| check_run(sources, run),
+    )
+    .into_iter()
+    .collect()
 }
 
 /// Every event time, from their sections in order.
@@ -771,6 +783,25 @@ impl Opened {
     /// Where its sections lie.
     pub fn sources(&self) -> &Sources {
         &self.sources
+    }
+
+    /// The same checkpoint opened for the orgs `wanted` keeps (their sections checked), its
+    /// event times taken from this one rather than decoded again: this one keeps its header and
+    /// sources, and no longer its times.
+    pub fn reopen(&mut self, wanted: impl Fn(&OrgId) -> bool) -> Result<Opened, CheckpointError> {
+        let chosen = choose(&self.header, wanted);
+        check_orgs(&self.sources, &chosen)?;
+        Ok(Opened {
+            header: self.header.clone(),
+            sources: self.sources.clone(),
+            chosen,
+            times: std::mem::take(&mut self.times),
+        })
+    }
+
+    /// Checks every section of every org against its hash, whatever it was opened for.
+    pub fn check_whole(&self) -> Result<(), CheckpointError> {
+        check_orgs(&self.sources, &choose(&self.header, |_| true))
     }
 
     /// Whether it was opened for every org: every section it has was checked.
