@@ -329,7 +329,7 @@ impl EventLog for FlakyLog {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
         if self.failing.load(std::sync::atomic::Ordering::SeqCst)
-            || (self.fail_every > 0 && n % self.fail_every == 0)
+            || (self.fail_every > 0 && n.is_multiple_of(self.fail_every))
         {
             return Err(permledger_log::LogError::Io(
                 "no space left on device".into(),

@@ -18,7 +18,7 @@ fn org(s: &str) -> OrgId {
 
 /// An encoded event of `org` at `seq` and `version`.
 pub fn sample_event(org_id: &OrgId, seq: Seq, version: u64) -> PendingEvent {
-    let payload = if version % 2 == 0 {
+    let payload = if version.is_multiple_of(2) {
         EventPayload::OrgRenamed(OrgRenamed {
             name: format!("name {seq}"),
         })

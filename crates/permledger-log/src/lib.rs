@@ -2,6 +2,7 @@
 //! and its verifier, a follower that never skips or repeats, an in-memory log, and the
 //! conformance suite every implementation runs. This crate does not depend on RocksDB.
 
+pub mod batch;
 pub mod chain;
 pub mod conformance;
 pub mod envelope;
@@ -87,6 +88,15 @@ pub enum LogError {
     OutOfOrder { expected_prev: Seq, got: Seq },
     #[error("writes are stopped after an earlier storage failure: {0}")]
     Stopped(String),
+    /// A cluster node that is not the writer (or has just stopped being it) appends nothing;
+    /// nothing was acknowledged, and the command may be sent again.
+    #[error("this node is not the cluster's writer: {0}")]
+    NotWriter(String),
+    /// The cluster's stream did not take the events with a quorum's acknowledgement in time;
+    /// nothing was acknowledged, and the command may be sent again (with the same idempotency
+    /// key: a batch the stream stored late is then found, not recorded twice).
+    #[error("the cluster's stream has no quorum: {0}")]
+    NoQuorum(String),
 }
 
 /// The log of record. Appends are atomic per call and durable when they return; reads see only
