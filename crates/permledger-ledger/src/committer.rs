@@ -32,10 +32,19 @@ impl Committer {
     fn commit(&self, g: Group) {
         use std::sync::atomic::Ordering::SeqCst;
         if g.failures != self.shared.failures.load(SeqCst) {
-            // Decided on top of a group whose append failed: none of it may be recorded.
-            let e = LogError::Stopped(
-                "an earlier group failed to commit; this command was not recorded".into(),
-            );
+            // Decided on top of a group whose append failed: none of it may be recorded. It is
+            // answered as that group was (a cluster's `NotWriter` or `NoQuorum` says why, and
+            // that the command may be sent again).
+            let last = match self.shared.last_failure.lock() {
+                Ok(g) => g.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            let e = match last {
+                Some(e @ (LogError::NotWriter(_) | LogError::NoQuorum(_))) => e,
+                _ => LogError::Stopped(
+                    "an earlier group failed to commit; this command was not recorded".into(),
+                ),
+            };
             for req in g.requests {
                 let _ = req.reply.send(Err(SubmitError::Log(e.clone())));
             }
@@ -56,6 +65,10 @@ impl Committer {
             if let Err(e) = appended {
                 tracing::error!(error = %e, "a group of {} commands failed to commit", commits.len());
                 // The log holds none of the group; the writer starts again from what is published.
+                match self.shared.last_failure.lock() {
+                    Ok(mut g) => *g = Some(e.clone()),
+                    Err(p) => *p.into_inner() = Some(e.clone()),
+                }
                 self.shared.failures.fetch_add(1, SeqCst);
                 for (req, p) in requests.into_iter().zip(pending) {
                     let answer = match p {

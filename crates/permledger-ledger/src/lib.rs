@@ -138,11 +138,17 @@ struct Shared {
     stats: [std::sync::atomic::AtomicU64; 6],
     /// Appends that have failed: a group decided before the latest failure is void.
     failures: std::sync::atomic::AtomicU64,
+    /// Why the latest append failed: what the groups voided by it are answered (a cluster's
+    /// `NotWriter` or `NoQuorum` says the command may be sent again).
+    last_failure: std::sync::Mutex<Option<LogError>>,
     /// Groups the committer has finished (committed, failed or void).
     finished: std::sync::atomic::AtomicU64,
     /// Why commands are refused, when the ledger was opened for reading only, or its log was
     /// found damaged below the checkpoint it was opened from (`check_below_in_background`).
     read_only: std::sync::OnceLock<String>,
+    /// Why commands are refused for now: a cluster node that is not the writer, whose views are
+    /// fed from the cluster's stream (`Ledger::stand_by`, `Ledger::fold_replicated`).
+    standby: RwLock<Option<String>>,
     /// Threads an open started that run on after it (`check_below_in_background`,
     /// `warm_in_background`), for `settle`.
     background: Arc<std::sync::atomic::AtomicUsize>,
@@ -313,8 +319,10 @@ impl Ledger {
             published: watch::Sender::new(seq),
             stats: Default::default(),
             failures: Default::default(),
+            last_failure: Default::default(),
             finished: Default::default(),
             read_only: Default::default(),
+            standby: Default::default(),
             background: Default::default(),
         });
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
@@ -392,8 +400,10 @@ impl Ledger {
             published: watch::Sender::new(seq),
             stats: Default::default(),
             failures: Default::default(),
+            last_failure: Default::default(),
             finished: Default::default(),
             read_only: std::sync::OnceLock::from(reason),
+            standby: Default::default(),
             background: Default::default(),
         });
         // No writer: the queue's receiving end is dropped at once.
@@ -425,15 +435,80 @@ impl Ledger {
         self.shared.read_only.get().map(String::as_str)
     }
 
+    fn refusal(&self) -> Result<(), SubmitError> {
+        if let Some(why) = self.shared.read_only.get() {
+            return Err(SubmitError::ReadOnly(why.clone()));
+        }
+        if let Some(why) = self.standing_by() {
+            return Err(SubmitError::Log(LogError::NotWriter(why)));
+        }
+        Ok(())
+    }
+
+    /// Makes a cluster node's ledger stand by (`Some(why)`): commands are refused with
+    /// `LogError::NotWriter(why)`, and its views are fed from the cluster's stream
+    /// (`fold_replicated`). `None` makes it take commands again, once the node holds the
+    /// writer's role and has folded the whole stream: the writer's private state then restarts
+    /// from the published views (as after a failed append), so that nothing it decides rests on
+    /// a state older than what was folded meanwhile.
+    pub fn stand_by(&self, why: Option<String>) {
+        let mut standby = match self.shared.standby.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if why.is_none() && standby.is_some() {
+            self.shared
+                .failures
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        *standby = why;
+    }
+
+    /// Why the ledger stands by, if it does (`stand_by`).
+    pub fn standing_by(&self) -> Option<String> {
+        match self.shared.standby.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Folds events another node wrote, already checked against this node's chain and stored
+    /// in its log, into the published views, and announces their last position. Only while
+    /// standing by (the writer publishes its own events), and only the events right after the
+    /// views' position.
+    pub fn fold_replicated(&self, events: &[Event]) -> Result<Seq, LogError> {
+        if self.standing_by().is_none() {
+            return Err(LogError::Stopped(
+                "a ledger that takes commands folds only its own events".into(),
+            ));
+        }
+        let mut views = match self.shared.views.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let from = views.seq();
+        if let Some((i, e)) = (1..).zip(events).find(|(i, e)| e.meta.seq != from + i) {
+            return Err(LogError::OutOfOrder {
+                expected_prev: from + i - 1,
+                got: e.meta.seq,
+            });
+        }
+        for event in events {
+            views.apply(event);
+        }
+        let at = views.seq();
+        drop(views);
+        self.shared.published.send_replace(at);
+        Ok(at)
+    }
+
     /// Submits a command and waits until it is durable (or refused).
     pub async fn submit(
         &self,
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
-        if let Some(why) = self.shared.read_only.get() {
-            return Err(SubmitError::ReadOnly(why.clone()));
-        }
+        self.refusal()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Command(Request {
@@ -452,9 +527,7 @@ impl Ledger {
         command: Command,
         meta: CommandMeta,
     ) -> Result<Outcome, SubmitError> {
-        if let Some(why) = self.shared.read_only.get() {
-            return Err(SubmitError::ReadOnly(why.clone()));
-        }
+        self.refusal()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .blocking_send(Msg::Command(Request {
