@@ -95,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         sandboxes: None,
         console: Default::default(),
         signer: Some(Arc::new(crate::data::signing_key(&dir)?)),
+        cluster: None,
     };
     let stopping = state.stopping.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -42,6 +42,44 @@ pub struct ServeArgs {
     /// time. One is written at every clean shutdown either way.
     #[arg(long, default_value_t = 30, value_name = "MINUTES")]
     checkpoint_minutes: u64,
+    /// Join a cluster: the NATS servers of its JetStream stream, comma-separated
+    /// (`nats://10.0.0.1:4222,nats://10.0.0.2:4222`). One node at a time is the writer; every
+    /// node keeps its own log and views and serves every read; a command sent to another node
+    /// is forwarded to the writer. Needs `--node` and `--advertise`.
+    #[arg(long, value_delimiter = ',', value_name = "NATS_URLS",
+          requires_all = ["node", "advertise"], conflicts_with = "sandboxes")]
+    cluster: Vec<String>,
+    /// This node's name in the cluster, unique among its nodes.
+    #[arg(long, requires = "cluster", value_name = "NAME")]
+    node: Option<String>,
+    /// The address other nodes forward commands to while this node is the writer: its own
+    /// HTTP(S) base address as they reach it (`http://10.0.0.1:7878`).
+    #[arg(long, requires = "cluster", value_name = "URL")]
+    advertise: Option<String>,
+    /// Replicas of the stream and of the writer's lease, when this node is the first and
+    /// creates them (at most the number of NATS servers).
+    #[arg(long, default_value_t = 3, requires = "cluster", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=5))]
+    cluster_replicas: u64,
+}
+
+/// A cluster node's view of itself, for the HTTP edge.
+struct NodeHealth(permledger_cluster::Node);
+
+impl permledger_server::Cluster for NodeHealth {
+    fn health(&self) -> permledger_api::ClusterHealth {
+        let s = self.0.status();
+        permledger_api::ClusterHealth {
+            node: s.node,
+            role: s.role.as_str().to_string(),
+            why: s.why,
+            writer: s.writer.as_ref().map(|l| l.node.clone()),
+            writer_address: s.writer.map(|l| l.address),
+            lag_events: s.lag_events,
+            lag_ms: s.lag_ms,
+            nats_trouble: s.nats_trouble,
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -159,10 +197,37 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
     };
     // `--read-only`: an inspection, beside or instead of the server that writes; a damaged log
     // is served up to its last good event, and every answer says so.
-    let ledger = if read_only {
-        crate::data::read_ledger(data, true, None)?
+    if read_only && !args.cluster.is_empty() {
+        anyhow::bail!("`--read-only` inspects a folder; a cluster node (`--cluster`) writes to it");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let stopping = Arc::new(tokio::sync::watch::Sender::new(false));
+    let (ledger, node) = if read_only {
+        (crate::data::read_ledger(data, true, None)?, None)
+    } else if !args.cluster.is_empty() {
+        let (Some(name), Some(advertise)) = (&args.node, &args.advertise) else {
+            anyhow::bail!("`--cluster` needs `--node NAME` and `--advertise URL`");
+        };
+        let mut opts = permledger_cluster::Options::new(
+            args.cluster.clone(),
+            name.clone(),
+            advertise.trim_end_matches('/').to_string(),
+        );
+        opts.replicas = args.cluster_replicas as usize;
+        let local = crate::data::open_log(data)?;
+        eprintln!(
+            "joining the cluster at {} as `{name}`",
+            args.cluster.join(",")
+        );
+        let joining = rt.block_on(permledger_cluster::Joining::connect(opts, local))?;
+        let ledger = crate::data::open_server_on(data, joining.log())?;
+        let _in_runtime = rt.enter();
+        let node = joining.start(ledger.clone(), stopping.subscribe());
+        (ledger, Some(node))
     } else {
-        crate::data::open_server(data)?
+        (crate::data::open_server(data)?, None)
     };
     let tokens = Tokens::load(data)?;
     // A writer's folder always has its key; one opened to inspect may not have one yet.
@@ -180,20 +245,20 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
             data.display()
         ),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let state = AppState {
         ledger: ledger.clone(),
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         metrics: Default::default(),
-        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+        stopping,
         sandboxes: args
             .sandboxes
             .map(|max| Arc::new(permledger_server::sandbox::Sandboxes::new(max))),
         console: Arc::new(permledger_server::console::Sessions::new(tls.is_some())),
         signer,
+        cluster: node
+            .clone()
+            .map(|n| Arc::new(NodeHealth(n)) as Arc<dyn permledger_server::Cluster>),
     };
     let stopping = state.stopping.clone();
     // The witness states the head every so often while the server runs, off the request
@@ -250,6 +315,11 @@ pub fn serve(data: &Path, args: ServeArgs, read_only: bool) -> anyhow::Result<u8
         anyhow::Ok(())
     })?;
     let witness = witnessing.and_then(|task| rt.block_on(task).ok());
+    // The drain is over: a writer appends nothing more (its lease lapses, and another node
+    // takes it).
+    if let Some(node) = node {
+        node.stop_writing();
+    }
     drop(rt);
     if let Some(t) = checkpointing {
         let _ = t.join();

@@ -73,8 +73,17 @@ pub fn open_server(dir: &Path) -> anyhow::Result<Ledger> {
     open_writer(dir, Below::InBackground)
 }
 
+/// The same over a log wrapping the folder's own (a cluster node's, which writes through the
+/// cluster's stream).
+pub fn open_server_on(dir: &Path, log: Arc<dyn EventLog>) -> anyhow::Result<Ledger> {
+    open_writer_on(dir, log, Below::InBackground)
+}
+
 fn open_writer(dir: &Path, below: Below) -> anyhow::Result<Ledger> {
-    let log = open_log(dir)?;
+    open_writer_on(dir, open_log(dir)?, below)
+}
+
+fn open_writer_on(dir: &Path, log: Arc<dyn EventLog>, below: Below) -> anyhow::Result<Ledger> {
     let total = log.head()?.seq;
     let bar = progress_bar(total, "folding");
     let (ledger, _) = Ledger::open_from(

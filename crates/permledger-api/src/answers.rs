@@ -17,6 +17,37 @@ pub struct HealthAnswer {
     /// damage and the last good event it serves up to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<String>,
+    /// A cluster node's part (`serve --cluster`): its role, who writes, how far behind it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// A cluster node as it sees itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterHealth {
+    /// This node's name (`--node`).
+    pub node: String,
+    /// `writer` (it takes commands), `replica` (it follows the stream and forwards commands to
+    /// the writer), `joining` (catching up) or `stopped` (the stream held a batch that does
+    /// not extend its chain: it serves what it held and follows no further).
+    #[schema(pattern = "^(writer|replica|joining|stopped)$")]
+    pub role: String,
+    /// Why it is not the writer, or why it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The writer's node name, as the lease says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// Where the writer takes commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_address: Option<String>,
+    /// Events the stream holds that this node has not folded yet.
+    pub lag_events: u64,
+    /// For the last batch folded: milliseconds from the stream's acknowledgement to its fold.
+    pub lag_ms: u64,
+    /// Why NATS could not be asked lately, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_trouble: Option<String>,
 }
 
 /// `GET /v1/digest`: the head of the log being served, to keep outside the system.

@@ -395,7 +395,8 @@ pub const SANDBOX_FORWARD: &str = "/sandboxes/{id}/{*rest}";
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// A refusal code of domain.md, or one of the API's own: `unauthorized`, `too_large`,
-    /// `unsupported_media_type`, `method_not_allowed`, `behind`, `unavailable`.
+    /// `unsupported_media_type`, `method_not_allowed`, `behind`, `unavailable`, and a cluster
+    /// node's `no_writer` and `no_quorum` (503, with `Retry-After`).
     pub code: String,
     pub message: String,
 }

@@ -75,6 +75,7 @@ pub fn run(
                 sandboxes: None,
                 console: Default::default(),
                 signer: None,
+                cluster: None,
             };
             server_rt.spawn(permledger_server::serve(state, listener, stopped))
         }

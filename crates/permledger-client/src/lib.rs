@@ -62,6 +62,8 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
+    /// Sent with every request besides the token.
+    headers: Vec<(String, String)>,
 }
 
 impl Client {
@@ -93,6 +95,7 @@ impl Client {
             agent: config.build().into(),
             base,
             token: token.map(str::to_string),
+            headers: Vec::new(),
         })
     }
 
@@ -102,7 +105,22 @@ impl Client {
             agent: self.agent.clone(),
             base: format!("{}{}", self.base, prefix.trim_end_matches('/')),
             token: self.token.clone(),
+            headers: self.headers.clone(),
         }
+    }
+
+    /// The same server and connections, with another token (a server forwarding its caller's).
+    pub fn with_token(&self, token: Option<&str>) -> Client {
+        Client {
+            token: token.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// Sends `name: value` with every request besides the token.
+    pub fn with_header(mut self, name: &str, value: &str) -> Client {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -179,6 +197,9 @@ impl Client {
             .uri(&url);
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
         }
         let payload = if E::METHOD.has_body() {
             request = request.header("Content-Type", "application/json");

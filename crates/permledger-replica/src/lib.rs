@@ -14,6 +14,10 @@
 //! Invariant: the replica's views at position `n` equal a fold of the log's first `n` events
 //! (tested against a ledger's own views under concurrent writes).
 
+mod stream;
+
+pub use stream::STREAM;
+
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 

@@ -57,6 +57,14 @@ impl ApiError {
     pub fn behind(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "behind", message)
     }
+    /// A cluster node that is not the writer, with no writer to forward the command to.
+    pub fn no_writer(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_writer", message)
+    }
+    /// The cluster's stream has no quorum: nothing can be acknowledged.
+    pub fn no_quorum(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_quorum", message)
+    }
     pub fn unavailable(internal: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %internal, "internal failure answered as 503");
         ApiError::new(
@@ -102,6 +110,12 @@ impl From<SubmitError> for ApiError {
                 "read_only",
                 format!("this server takes no command: {why}"),
             ),
+            SubmitError::Log(permledger_log::LogError::NotWriter(why)) => ApiError::no_writer(
+                format!("this node is not the cluster's writer and knows none to send the command to: {why}; nothing was recorded"),
+            ),
+            SubmitError::Log(permledger_log::LogError::NoQuorum(why)) => ApiError::no_quorum(
+                format!("the cluster's stream has no quorum ({why}); nothing was acknowledged: send the command again, with the same idempotency key"),
+            ),
             other => ApiError::unavailable(other),
         }
     }
@@ -118,6 +132,15 @@ impl From<permledger_views::audit::AuditError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self)).into_response()
+        // A cluster without a writer or a quorum for now: worth asking again in a second.
+        let again = matches!(self.code.as_str(), "no_writer" | "no_quorum");
+        let mut response = (self.status, Json(self)).into_response();
+        if again {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

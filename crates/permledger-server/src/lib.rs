@@ -51,7 +51,20 @@ pub struct AppState {
     pub console: Arc<console::Sessions>,
     /// The ledger's signing key: `GET /v1/digest` signs the head with it (None: unsigned).
     pub signer: Option<Arc<permledger_log::LedgerKey>>,
+    /// A cluster node's view of itself (`serve --cluster`); None for a server on its own.
+    pub cluster: Option<Arc<dyn Cluster>>,
 }
+
+/// A cluster node as the HTTP edge needs it: for `/healthz` and `/metrics`, and to send a
+/// command that reaches a node that is not the writer on to the one that is.
+pub trait Cluster: Send + Sync {
+    fn health(&self) -> api::ClusterHealth;
+}
+
+/// The header a node adds to a command it forwards to the writer: a node that receives a
+/// forwarded command and is not the writer (the role moved meanwhile) refuses it rather than
+/// forward it again.
+pub const FORWARDED_HEADER: &str = "permledger-forwarded-by";
 
 /// Routes endpoint `E` to `handler`, at the method and path the contract gives it.
 fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(

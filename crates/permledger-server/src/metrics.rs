@@ -126,3 +126,28 @@ impl Metrics {
         out
     }
 }
+
+/// A cluster node's part of `/metrics`: its role, and how far behind the stream it is.
+pub fn render_cluster(out: &mut String, health: &permledger_api::ClusterHealth) {
+    let _ = writeln!(
+        out,
+        "# HELP permledger_cluster_role This node's role in the cluster (1 for the one it has)."
+    );
+    let _ = writeln!(out, "# TYPE permledger_cluster_role gauge");
+    for role in ["writer", "replica", "joining", "stopped"] {
+        let on = u8::from(health.role == role);
+        let _ = writeln!(out, "permledger_cluster_role{{role=\"{role}\"}} {on}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP permledger_replica_lag_events Events the stream holds that this node has not folded."
+    );
+    let _ = writeln!(out, "# TYPE permledger_replica_lag_events gauge");
+    let _ = writeln!(out, "permledger_replica_lag_events {}", health.lag_events);
+    let _ = writeln!(
+        out,
+        "# HELP permledger_replica_lag_ms For the last batch folded, milliseconds from the stream's acknowledgement to its fold here."
+    );
+    let _ = writeln!(out, "# TYPE permledger_replica_lag_ms gauge");
+    let _ = writeln!(out, "permledger_replica_lag_ms {}", health.lag_ms);
+}

@@ -29,14 +29,16 @@ pub fn resolve(
 /// Waits until the views hold position `min_seq`, for at most `FRESHNESS_WAIT`. A position the
 /// log has not written is not found at once: every position a command answered is durable
 /// before the answer, so no client that read one from an answer holds one past the log's head;
-/// only views behind the log (a replica) make a read wait.
+/// only views behind the log make a read wait, and, on a cluster node, a position the writer
+/// answered that this node has not received yet.
 pub async fn fresh(s: &AppState, min_seq: Option<u64>) -> Result<(), ApiError> {
     let Some(min) = min_seq else { return Ok(()) };
     if min <= s.ledger.seq() {
         return Ok(());
     }
     let written = s.ledger.log().head().map_err(ApiError::unavailable)?.seq;
-    if min > written {
+    // A cluster node's own log may lag the writer's: a position past it is waited for.
+    if min > written && s.cluster.is_none() {
         return Err(ApiError::not_found(format!(
             "`min_seq`: position {min} has not been written; the log ends at {written}"
         )));

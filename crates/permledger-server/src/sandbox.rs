@@ -95,6 +95,7 @@ pub(crate) async fn create(
         sandboxes: None,
         console: Default::default(),
         signer: None,
+        cluster: None,
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     {

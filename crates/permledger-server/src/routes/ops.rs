@@ -22,16 +22,18 @@ pub async fn healthz(State(s): State<Arc<AppState>>) -> Answer<api::Health> {
         .to_string(),
         seq: s.ledger.seq(),
         read_only,
+        cluster: s.cluster.as_ref().map(|c| c.health()),
     }))
 }
 
 pub async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let head = s.ledger.log().head().map(|d| d.seq).unwrap_or(0);
     let lag = head.saturating_sub(s.ledger.seq());
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(s.ledger.seq(), lag),
-    )
+    let mut text = s.metrics.render(s.ledger.seq(), lag);
+    if let Some(c) = &s.cluster {
+        crate::metrics::render_cluster(&mut text, &c.health());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// The document derived from the endpoint types (`permledger_api::openapi`).

@@ -47,5 +47,6 @@ pub fn state() -> AppState {
         sandboxes: None,
         console: Default::default(),
         signer: None,
+        cluster: None,
     }
 }
