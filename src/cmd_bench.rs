@@ -16,6 +16,11 @@ pub struct Args {
     /// Generate a log of this many events instead.
     #[arg(long)]
     events: Option<u64>,
+    /// Measure the cluster instead (decision 0011): the replicated append beside the single
+    /// node's, replica lag, an in-service replica's checks, failover. Starts its own three
+    /// NATS servers (Debian's `nats-server`).
+    #[arg(long)]
+    cluster: bool,
     /// Where the temporary databases go (default: the system's temporary folder). Put it on the
     /// disk whose speed you want to know.
     #[arg(long)]
@@ -43,16 +48,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let chatty = std::io::stderr().is_terminal() || !args.json;
     let started = std::time::Instant::now();
-    let report = permledger_bench::run(&opts, |what| {
+    let say = |what: &str| {
         if chatty {
             eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
         }
-    })?;
+    };
+    let report = if args.cluster {
+        permledger_bench::cluster::run(&opts, say)?
+    } else {
+        permledger_bench::run(&opts, say)?
+    };
     if args.json {
         out!("{}", report.json());
     } else {
         out!(
-            "permledger bench ({}, {} cores), {:.0} s:\n",
+            "permledger bench{} ({}, {} cores), {:.0} s:\n",
+            if args.cluster { " --cluster" } else { "" },
             if args.quick { "quick" } else { "full" },
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             started.elapsed().as_secs_f64()

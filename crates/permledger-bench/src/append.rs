@@ -224,7 +224,7 @@ pub fn run_on(
                 let mut k = 0u64;
                 let mut user: UserId = id(&format!("u{t}-0"))?;
                 while Instant::now() < deadline {
-                    if k % 4 == 0 {
+                    if k.is_multiple_of(4) {
                         user = id(&format!("u{t}-{}", k / 4))?;
                     }
                     let (actor, cmd) = command(&tenant, &user, k, &roles, &reply);
