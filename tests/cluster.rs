@@ -167,12 +167,16 @@ impl Node {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(
-            line.starts_with("listening on"),
-            "node {} did not start: {line:?} (see {})",
-            self.name,
-            self.data.with_extension("log").display()
-        );
+        if !line.starts_with("listening on") {
+            let _ = child.wait();
+            let log = std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            panic!(
+                "node {} did not start: {line:?}; its log ends:\n{}",
+                self.name,
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            );
+        }
         self.child = Some(child);
     }
 

@@ -119,7 +119,18 @@ impl Joining {
     pub async fn connect(opts: Options, local: Arc<dyn EventLog>) -> Result<Joining, ClusterError> {
         let nats = Nats::connect(&opts).await?;
         let head = local.head()?;
-        let at = nats.position_of(head).await?;
+        // A stream between leaders answers nothing for a few seconds: asked again, up to the
+        // bound; a log that is not a prefix of the stream is refused at once.
+        let started = Instant::now();
+        let at = loop {
+            match nats.position_of(head).await {
+                Err(ClusterError::Nats(e)) if started.elapsed() < opts.connect_bound => {
+                    tracing::warn!("finding this node's place in the stream: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                other => break other?,
+            }
+        };
         tracing::info!(node = %opts.node, seq = head.seq, stream = at, "joined the cluster's stream");
         let log = Arc::new(ClusterLog::new(
             local,
