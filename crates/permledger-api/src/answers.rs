@@ -50,6 +50,45 @@ pub struct ClusterHealth {
     pub nats_trouble: Option<String>,
 }
 
+/// One stored record of the log, as `GET /v1/records` sends it: its position, its chain hash
+/// and its stored bytes, both in lowercase hex. A replica checks the hash against the link
+/// before it and the bytes before it folds the event they hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredRecord {
+    #[schema(minimum = 1)]
+    pub seq: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+    #[schema(pattern = "^([0-9a-f]{2})+$")]
+    pub bytes: String,
+}
+
+impl From<&permledger_log::Record> for StoredRecord {
+    fn from(r: &permledger_log::Record) -> StoredRecord {
+        StoredRecord {
+            seq: r.seq,
+            hash: r.hash.to_hex(),
+            bytes: hex::encode(&r.bytes),
+        }
+    }
+}
+
+impl StoredRecord {
+    /// The record it carries; an error names the field that is not hex of the right length.
+    pub fn record(&self) -> Result<permledger_log::Record, String> {
+        let hash = permledger_log::Hash::from_hex(&self.hash)
+            .ok_or_else(|| format!("record {}: `hash` is not 64 lowercase hex digits", self.seq))?;
+        let bytes = hex::decode(&self.bytes)
+            .map_err(|e| format!("record {}: `bytes` is not hex: {e}", self.seq))?;
+        Ok(permledger_log::Record {
+            seq: self.seq,
+            hash,
+            bytes,
+        })
+    }
+}
+
 /// `GET /v1/digest`: the head of the log being served, to keep outside the system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DigestAnswer {

@@ -198,19 +198,19 @@ pub fn encode(s: &str) -> String {
 /// Declares an endpoint type: its doc line is its OpenAPI summary, its name its operation id.
 macro_rules! endpoint {
     (
-        #[doc = $doc:literal]
+        $(#[doc = $doc:literal])+
         $name:ident: $method:ident $path:literal,
         path $p:ty, query $q:ty, body $b:ty => $a:ty
         $(, $konst:ident = $value:expr)* $(,)?
     ) => {
-        #[doc = $doc]
+        $(#[doc = $doc])+
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
         impl Endpoint for $name {
             const METHOD: Method = Method::$method;
             const PATH: &'static str = $path;
             const OPERATION: &'static str = stringify!($name);
-            const SUMMARY: &'static str = $doc.trim_ascii();
+            const SUMMARY: &'static str = concat!($($doc),+).trim_ascii();
             $(const $konst: $crate::konst_type!($konst) = $value;)*
             type Path = $p;
             type Query = $q;
@@ -255,8 +255,16 @@ endpoint!(
     ERRORS = COMMAND_ERRORS
 );
 endpoint!(
-    /// Server-Sent Events from a position, resumable with `Last-Event-ID`.
+    /// Server-Sent Events from a position, resumable with `Last-Event-ID`: each message's `event`
+    /// an event type, its `data` the Event as JSON, its `id` the event's position.
     Feed: Get "/v1/feed", path NoPath, query FeedParams, body () => (), MEDIA = Media::EventStream
+);
+endpoint!(
+    /// Server-Sent Events of the log's stored records from a position, for a replica that checks
+    /// every link before it folds (`permledger_replica::Replica::follow_server`): each message's
+    /// `data` a JSON array of `StoredRecord`, its `id` the last position in it; resumable with
+    /// `Last-Event-ID`. The whole ledger's: a token bound to an org is refused.
+    Records: Get "/v1/records", path NoPath, query FeedParams, body () => (), MEDIA = Media::EventStream
 );
 endpoint!(
     /// May a user do a permission on a scope, and why.
@@ -362,6 +370,7 @@ pub const ENDPOINTS: &[(Method, &str)] = &[
     (OpenApi::METHOD, OpenApi::PATH),
     (SubmitCommand::METHOD, SubmitCommand::PATH),
     (Feed::METHOD, Feed::PATH),
+    (Records::METHOD, Records::PATH),
     (Check::METHOD, Check::PATH),
     (CheckBatch::METHOD, CheckBatch::PATH),
     (WhoCan::METHOD, WhoCan::PATH),

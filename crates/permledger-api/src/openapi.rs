@@ -113,8 +113,8 @@ impl Doc {
             ),
             Media::EventStream => r
                 .description(
-                    "Server-Sent Events: each `id` a log position, each `event` an event type, \
-                     each `data` an Event as JSON",
+                    "Server-Sent Events, each `id` a log position; what each `data` holds is \
+                     in the operation's summary",
                 )
                 .content(
                     "text/event-stream",
@@ -249,6 +249,7 @@ fn derived() -> OpenApi {
     doc.add::<OpenApi>();
     doc.add::<SubmitCommand>();
     doc.add::<Feed>();
+    doc.add::<Records>();
     doc.add::<Check>();
     doc.add::<CheckBatch>();
     doc.add::<WhoCan>();
@@ -273,6 +274,8 @@ fn derived() -> OpenApi {
     doc.add::<SetSandboxClock>();
     // The command body is generic over its command, whose schema utoipa does not collect.
     doc.schema::<permledger_domain::Command>();
+    // What each message of the records' stream carries (its media is text).
+    doc.schema::<StoredRecord>();
     // Parameters refer to these by name.
     for (name, schema) in [
         ("ScopeKind", permledger_domain::ScopeKind::schema()),

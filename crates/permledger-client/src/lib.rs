@@ -6,6 +6,10 @@
 //! `ErrorBody`. Connections are kept alive between calls (ureq's pool); `https://` servers are
 //! reached with rustls, trusting Mozilla's roots or a certificate given with `--ca-cert`.
 
+mod sse;
+
+pub use sse::{Events, Message};
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,6 +38,8 @@ pub enum ClientError {
     Malformed { what: String, reason: String },
     #[error("the request cannot be written: {0}")]
     Request(String),
+    #[error("the event stream from `{base}` broke: {reason}")]
+    Stream { base: String, reason: String },
 }
 
 /// A refusal: the status and the API's error body.
@@ -186,6 +192,60 @@ impl Client {
         query: &E::Query,
         body: &impl Serialize,
     ) -> Result<(u16, String), ClientError> {
+        let request = self.request::<E>(args, query, body, &[])?;
+        let mut response = self.agent.run(request).map_err(|e| self.transport(e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_string()
+            .map_err(|e| self.transport(e))?;
+        Ok((status, text))
+    }
+
+    /// Opens endpoint `E`'s Server-Sent Events (the feed, the records), resuming after
+    /// `last_event_id` when given. The stream has no time limit; the server's keep-alive
+    /// comments are skipped.
+    pub fn events<E: Endpoint>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        last_event_id: Option<u64>,
+    ) -> Result<Reply<Events>, ClientError> {
+        let what = format!("{} {}", E::METHOD.as_str(), E::PATH);
+        let resume = last_event_id.map(|id| ("Last-Event-ID", id.to_string()));
+        let mut headers = vec![("Accept", "text/event-stream".to_string())];
+        headers.extend(resume);
+        let request = self.request::<E>(args, query, &(), &headers)?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(None)
+            .timeout_recv_body(None)
+            .build();
+        let mut response = self.agent.run(request).map_err(|e| self.transport(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| self.transport(e))?;
+            return Ok(Err(refusal(status, &text, &what)?));
+        }
+        Ok(Ok(Events::new(
+            response.into_body().into_reader(),
+            self.base.clone(),
+        )))
+    }
+
+    fn request<E: Endpoint>(
+        &self,
+        args: &E::Path,
+        query: &E::Query,
+        body: &impl Serialize,
+        extra: &[(&str, String)],
+    ) -> Result<ureq::http::Request<Vec<u8>>, ClientError> {
         let query =
             serde_urlencoded::to_string(query).map_err(|e| ClientError::Request(e.to_string()))?;
         let mut url = format!("{}{}", self.base, path::<E>(args));
@@ -201,28 +261,25 @@ impl Client {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
+        for (name, value) in extra {
+            request = request.header(*name, value);
+        }
         let payload = if E::METHOD.has_body() {
             request = request.header("Content-Type", "application/json");
             serde_json::to_vec(body).map_err(|e| ClientError::Request(e.to_string()))?
         } else {
             Vec::new()
         };
-        let request = request
+        request
             .body(payload)
-            .map_err(|e| ClientError::Request(e.to_string()))?;
-        let transport = |source| ClientError::Transport {
+            .map_err(|e| ClientError::Request(e.to_string()))
+    }
+
+    fn transport(&self, source: ureq::Error) -> ClientError {
+        ClientError::Transport {
             base: self.base.clone(),
             source,
-        };
-        let mut response = self.agent.run(request).map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_string()
-            .map_err(transport)?;
-        Ok((status, text))
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 //! A product service that checks permissions on every request without a network round trip:
 //! it keeps a replica of the ledger's views in its own process, fed from the cluster's stream
-//! with every link checked, and answers from memory.
+//! with every link checked, and answers from memory; or, beside one server without a cluster,
+//! fed from that server's stored records (`GET /v1/records`, a token bound to no org).
 //!
 //! ```sh
 //! cargo run --release -p permledger-replica --example inbox_service -- \
 //!     nats://127.0.0.1:4222,nats://127.0.0.1:4223 127.0.0.1:8080
+//! PERMLEDGER_TOKEN=... cargo run --release -p permledger-replica --example inbox_service -- \
+//!     http://127.0.0.1:7878 127.0.0.1:8080
 //! curl '127.0.0.1:8080/orgs/acme/inboxes/support/threads?user=ann'
 //! curl '127.0.0.1:8080/orgs/acme/inboxes/support/threads?user=ann&min_seq=42'
 //! ```
@@ -68,23 +71,35 @@ async fn threads(
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let servers: Vec<String> = args
+    let source = args
         .next()
-        .expect("usage: inbox_service NATS_URLS [LISTEN]")
-        .split(',')
-        .map(str::to_string)
-        .collect();
+        .expect("usage: inbox_service NATS_URLS|http://SERVER [LISTEN]");
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
-    let (replica, stopped) = Replica::follow_stream(servers, permledger_replica::STREAM)
-        .await
-        .expect("the cluster's stream");
-    tokio::spawn(async move {
-        // Only a batch that does not hold ends the task: the service keeps answering from the
-        // last good event, and says why here.
-        if let Ok(why) = stopped.await {
-            eprintln!("the replica stopped: {why}");
-        }
-    });
+    let replica = if source.starts_with("http://") || source.starts_with("https://") {
+        // One server without a cluster: its stored records, with a token bound to no org.
+        let token = std::env::var("PERMLEDGER_TOKEN").expect("PERMLEDGER_TOKEN");
+        let client = permledger_client::Client::new(&source, Some(&token), None).unwrap();
+        let (replica, stopped) = Replica::follow_server(client);
+        std::thread::spawn(move || {
+            if let Ok(why) = stopped.join() {
+                eprintln!("the replica stopped: {why}");
+            }
+        });
+        replica
+    } else {
+        let servers = source.split(',').map(str::to_string).collect();
+        let (replica, stopped) = Replica::follow_stream(servers, permledger_replica::STREAM)
+            .await
+            .expect("the cluster's stream");
+        tokio::spawn(async move {
+            if let Ok(why) = stopped.await {
+                eprintln!("the replica stopped: {why}");
+            }
+        });
+        replica
+    };
+    // Only a record that does not hold ends the following: the service keeps answering from
+    // the last good event, and says why on standard error.
     let app = Router::new()
         .route("/orgs/{org}/inboxes/{inbox}/threads", get(threads))
         .with_state(replica);

@@ -3,8 +3,8 @@
 //! microsecond, instead of asking a server over the network.
 //!
 //! A [`Replica`] is fed the log's stored records in order, from whatever carries them (a
-//! follower of a log in the same process, [`Replica::follow`]; the cluster's stream and a
-//! server's change feed are the transports decision 0011 adds). Every record's link, bytes and
+//! follower of a log in the same process, [`Replica::follow`]; a cluster's NATS stream,
+//! [`Replica::follow_stream`]; a server's stored records over HTTP, [`Replica::follow_server`]). Every record's link, bytes and
 //! org version are checked against the chain so far (`ChainCheck`, the check every open of the
 //! log makes) before it is folded: a record that does not hold stops the replica at the last
 //! good position, for good, with the reason (`Replica::broken`); it never answers from a forged
@@ -14,6 +14,7 @@
 //! Invariant: the replica's views at position `n` equal a fold of the log's first `n` events
 //! (tested against a ledger's own views under concurrent writes).
 
+mod server;
 mod stream;
 
 pub use stream::STREAM;
@@ -62,6 +63,8 @@ struct Inner {
     chain: Mutex<ChainCheck>,
     published: watch::Sender<Seq>,
     broken: OnceLock<ReplicaError>,
+    /// Why the transport is not delivering now, if it is not (cleared when it resumes).
+    trouble: Mutex<Option<String>>,
 }
 
 impl Default for Replica {
@@ -79,6 +82,7 @@ impl Replica {
                 chain: Mutex::new(ChainCheck::new()),
                 published: watch::Sender::new(0),
                 broken: OnceLock::new(),
+                trouble: Mutex::new(None),
             }),
         }
     }
@@ -149,6 +153,22 @@ impl Replica {
     /// Why the replica stopped, if it did.
     pub fn broken(&self) -> Option<&ReplicaError> {
         self.inner.broken.get()
+    }
+
+    /// Why the replica's transport is not delivering right now (a lost connection, a refused
+    /// token), while it tries again; `None` while it follows.
+    pub fn trouble(&self) -> Option<String> {
+        match self.inner.trouble.lock() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn set_trouble(&self, why: Option<String>) {
+        match self.inner.trouble.lock() {
+            Ok(mut t) => *t = why,
+            Err(poisoned) => *poisoned.into_inner() = why,
+        }
     }
 
     /// The views (read-locked: folding waits while they are held).

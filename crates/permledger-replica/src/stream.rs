@@ -56,27 +56,28 @@ impl Replica {
                     Ok(c) => match c.messages().await {
                         Ok(m) => m,
                         Err(e) => {
-                            again(e.to_string()).await;
+                            again(&fed, e.to_string()).await;
                             continue;
                         }
                     },
                     Err(e) => {
-                        again(e.to_string()).await;
+                        again(&fed, e.to_string()).await;
                         continue;
                     }
                 };
+                fed.set_trouble(None);
                 while let Some(next) = messages.next().await {
                     let message = match next {
                         Ok(m) => m,
                         Err(e) => {
-                            again(e.to_string()).await;
+                            again(&fed, e.to_string()).await;
                             break;
                         }
                     };
                     let position = match message.info() {
                         Ok(info) => info.stream_sequence,
                         Err(e) => {
-                            again(e.to_string()).await;
+                            again(&fed, e.to_string()).await;
                             break;
                         }
                     };
@@ -104,7 +105,8 @@ impl Replica {
     }
 }
 
-async fn again(e: String) {
+async fn again(replica: &Replica, e: String) {
     tracing::warn!(error = %e, "following the cluster's stream failed; resuming");
+    replica.set_trouble(Some(e));
     tokio::time::sleep(Duration::from_millis(250)).await;
 }

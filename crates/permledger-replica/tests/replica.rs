@@ -162,3 +162,94 @@ async fn a_record_that_does_not_hold_stops_the_replica_at_the_last_good_event() 
     assert_eq!(replica.views().difference(&ledger.views()), None);
     ledger.shutdown();
 }
+
+/// A server's records over HTTP (`Replica::follow_server`), from a stand-in server whose
+/// answers are scripted: a stream that ends is resumed after the last record folded, a message
+/// that does not read as records is passed over by resuming, and a forged record stops the
+/// replica at the last good event.
+#[test]
+fn a_replica_following_a_server_resumes_where_it_stopped_and_refuses_a_forged_record() {
+    use axum::http::{header, HeaderMap};
+    use permledger_api::StoredRecord;
+    use std::sync::Mutex;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let ledger = rt.block_on(async {
+        let ledger = ledger(log.clone());
+        for json in [
+            r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+            r#"{"type":"create_team","org":"acme","team":"support"}"#,
+            r#"{"type":"create_team","org":"acme","team":"sales"}"#,
+            r#"{"type":"create_team","org":"acme","team":"legal"}"#,
+        ] {
+            ledger
+                .submit(cmd(json), CommandMeta::new(user("ann")))
+                .await
+                .unwrap();
+        }
+        ledger
+    });
+    let records: Vec<StoredRecord> = log
+        .read(1, 10)
+        .unwrap()
+        .iter()
+        .map(StoredRecord::from)
+        .collect();
+    let mut forged = records[2..].to_vec();
+    // Its last byte changed, its link left alone.
+    let end = forged[0].bytes.len();
+    let last = u8::from_str_radix(&forged[0].bytes[end - 2..], 16).unwrap();
+    forged[0]
+        .bytes
+        .replace_range(end - 2.., &format!("{:02x}", last ^ 0x01));
+    let message =
+        |id: u64, data: String| format!(": hello\n\nid: {id}\nevent: records\ndata: {data}\n\n");
+    let answers = [
+        message(2, serde_json::to_string(&records[..2]).unwrap()),
+        message(3, "[{\"seq\": 3}".into()),
+        message(4, serde_json::to_string(&forged).unwrap()),
+    ];
+    let asked: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let app = {
+        let asked = asked.clone();
+        axum::Router::new().route(
+            "/v1/records",
+            axum::routing::get(move |headers: HeaderMap| {
+                let asked = asked.clone();
+                let answers = answers.clone();
+                async move {
+                    let mut asked = asked.lock().unwrap();
+                    asked.push(
+                        headers
+                            .get("last-event-id")
+                            .map(|v| v.to_str().unwrap().to_string()),
+                    );
+                    let body = answers.get(asked.len() - 1).cloned().unwrap_or_default();
+                    ([(header::CONTENT_TYPE, "text/event-stream")], body)
+                }
+            }),
+        )
+    };
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    let client =
+        permledger_client::Client::new(&format!("http://{addr}"), Some("t"), None).unwrap();
+    let (replica, following) = Replica::follow_server(client);
+    let ended = following.join().unwrap();
+    assert_eq!(ended, ReplicaError::Tampered(Tamper::Changed { seq: 3 }, 2));
+    assert_eq!(replica.seq(), 2);
+    assert_eq!(replica.broken(), Some(&ended));
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec![None, Some("2".to_string()), Some("2".to_string())]
+    );
+    let of_two = Replica::new();
+    of_two.apply(&log.read(1, 2).unwrap()).unwrap();
+    assert_eq!(replica.views().difference(&of_two.views()), None);
+    ledger.shutdown();
+}

@@ -73,6 +73,16 @@ impl Caller {
         Ok(())
     }
 
+    /// What only the whole ledger's tokens may read (`what` names it).
+    pub fn whole_ledger(&self, what: &str) -> Result<(), ApiError> {
+        match &self.0.org {
+            Some(bound) => Err(ApiError::forbidden(format!(
+                "{what} are the whole ledger's; this token is bound to org `{bound}`"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn read(&self, org: &OrgId) -> Result<(), ApiError> {
         self.org(org)
     }

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::OpenApi, _, _>(r, ops::openapi);
     let r = route::<api::SubmitCommand, _, _>(r, commands::submit);
     let r = route::<api::Feed, _, _>(r, feed::feed);
+    let r = route::<api::Records, _, _>(r, feed::records);
     let r = route::<api::Check, _, _>(r, reads::check_one);
     let r = route::<api::CheckBatch, _, _>(r, reads::check_batch);
     let r = route::<api::WhoCan, _, _>(r, reads::who_can);

@@ -1,6 +1,7 @@
 //! `GET /v1/feed`: Server-Sent Events from any position. Each event's `id` is its global
 //! position, so a client that reconnects with `Last-Event-ID` resumes without skipping or
-//! repeating one. An org-bound token sees its org's events only.
+//! repeating one. An org-bound token sees its org's events only. `GET /v1/records`: the same
+//! log as stored records (hash and bytes), a batch a message, for replicas.
 //!
 //! A task follows the log and sends each event into a small channel; the response streams what
 //! the channel receives. The task ends when the client goes away (the channel closes), when the
@@ -13,8 +14,8 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use permledger_api as api;
-use permledger_domain::OrgId;
-use permledger_log::Follower;
+use permledger_domain::Seq;
+use permledger_log::{Follower, Record};
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::Caller;
@@ -30,24 +31,67 @@ pub async fn feed(
     headers: HeaderMap,
     Query(q): Query<api::FeedParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let from = match last_event_id(&headers)? {
+    let from = first_position(&headers, q.from)?;
+    let only = caller.0.org.clone();
+    let events = move |batch: Vec<Record>| {
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            let event = r
+                .decode()
+                .map_err(|e| format!("event {} does not decode: {e}", r.seq))?;
+            if only.as_ref().is_some_and(|o| *o != event.meta.org) {
+                continue;
+            }
+            let data = serde_json::to_string(&event)
+                .map_err(|e| format!("event {} does not encode: {e}", r.seq))?;
+            out.push(
+                SseEvent::default()
+                    .id(r.seq.to_string())
+                    .event(event.payload.type_name())
+                    .data(data),
+            );
+        }
+        Ok(out)
+    };
+    Ok(stream(&s, from, events))
+}
+
+/// `GET /v1/records`: the stored records themselves, a batch a message, for a replica that
+/// checks every link (`permledger_replica::Replica::follow_server`). Following the chain needs
+/// every record, so the caller's token must not be bound to an org.
+pub async fn records(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<api::FeedParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.whole_ledger("the log's records")?;
+    let from = first_position(&headers, q.from)?;
+    let batches = |batch: Vec<Record>| {
+        let Some(last) = batch.last().map(|r| r.seq) else {
+            return Ok(Vec::new());
+        };
+        let records: Vec<api::StoredRecord> = batch.iter().map(api::StoredRecord::from).collect();
+        let data = serde_json::to_string(&records)
+            .map_err(|e| format!("records up to {last} do not encode: {e}"))?;
+        Ok(vec![SseEvent::default()
+            .id(last.to_string())
+            .event("records")
+            .data(data)])
+    };
+    Ok(stream(&s, from, batches))
+}
+
+/// The first position to send: after `Last-Event-ID` when the client resumes, else `from`.
+fn first_position(headers: &HeaderMap, from: Option<u64>) -> Result<Seq, ApiError> {
+    match last_event_id(headers)? {
         Some(last) => last.checked_add(1).ok_or_else(|| {
             ApiError::invalid(format!(
                 "`Last-Event-ID` {last} is the last position a log can hold; nothing follows it"
             ))
-        })?,
-        None => q.from.unwrap_or(1).max(1),
-    };
-    let follower = Follower::new(s.ledger.log().clone(), from);
-    let (tx, rx) = mpsc::channel(BATCH);
-    tokio::spawn(follow(
-        follower,
-        caller.0.org.clone(),
-        s.stopping.subscribe(),
-        tx,
-    ));
-    let stream = crate::channel_stream(rx);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+        }),
+        None => Ok(from.unwrap_or(1).max(1)),
+    }
 }
 
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -62,11 +106,24 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// The response: a task follows the log from `from` and sends what `messages` makes of each
+/// batch it reads.
+fn stream(
+    s: &AppState,
+    from: Seq,
+    messages: impl FnMut(Vec<Record>) -> Result<Vec<SseEvent>, String> + Send + 'static,
+) -> impl IntoResponse {
+    let follower = Follower::new(s.ledger.log().clone(), from);
+    let (tx, rx) = mpsc::channel(BATCH);
+    tokio::spawn(follow(follower, s.stopping.subscribe(), tx, messages));
+    Sse::new(crate::channel_stream(rx)).keep_alive(KeepAlive::default())
+}
+
 async fn follow(
     mut follower: Follower,
-    only: Option<OrgId>,
     mut stopping: watch::Receiver<bool>,
     tx: mpsc::Sender<Result<SseEvent, std::convert::Infallible>>,
+    mut messages: impl FnMut(Vec<Record>) -> Result<Vec<SseEvent>, String>,
 ) {
     loop {
         let batch = tokio::select! {
@@ -82,26 +139,15 @@ async fn follow(
                 return;
             }
         };
-        for r in batch {
-            let Ok(event) = r.decode() else {
-                tracing::error!(seq = r.seq, "an event of the feed does not decode");
+        let sent = match messages(batch) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("the change feed stopped: {e}");
                 return;
-            };
-            if only.as_ref().is_some_and(|o| *o != event.meta.org) {
-                continue;
             }
-            let data = match serde_json::to_string(&event) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(seq = r.seq, error = %e, "an event of the feed does not encode");
-                    return;
-                }
-            };
-            let sse = SseEvent::default()
-                .id(r.seq.to_string())
-                .event(event.payload.type_name())
-                .data(data);
-            if tx.send(Ok(sse)).await.is_err() {
+        };
+        for m in sent {
+            if tx.send(Ok(m)).await.is_err() {
                 return;
             }
         }
