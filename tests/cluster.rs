@@ -17,7 +17,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -153,30 +152,25 @@ impl Node {
             .append(true)
             .open(self.data.with_extension("log"))
             .unwrap();
-        let mut child = common::bin()
-            .args(["--data", self.data.to_str().unwrap(), "serve"])
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .args(["--cluster", &nats.urls(), "--node", &self.name])
-            .args(["--advertise", &self.address()])
-            .env("PERMLEDGER_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if !line.starts_with("listening on") {
-            let _ = child.wait();
-            let log = std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            panic!(
-                "node {} did not start: {line:?}; its log ends:\n{}",
-                self.name,
-                lines[lines.len().saturating_sub(20)..].join("\n")
-            );
-        }
+        let (child, _) = common::listening_on(
+            common::bin()
+                .args(["--data", self.data.to_str().unwrap(), "serve"])
+                .args(["--cluster", &nats.urls(), "--node", &self.name])
+                .args(["--advertise", &self.address()])
+                .env("PERMLEDGER_LOG", "info")
+                .stderr(log),
+            &format!("127.0.0.1:{}", self.port),
+            || {
+                let log =
+                    std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                format!(
+                    "node {} did not start; its log ends:\n{}",
+                    self.name,
+                    lines[lines.len().saturating_sub(20)..].join("\n")
+                )
+            },
+        );
         self.child = Some(child);
     }
 
@@ -441,6 +435,21 @@ fn every_log_holds(nodes: &[Node], acked: &HashMap<String, u64>) {
     );
 }
 
+/// Stops the load, waits until every node holds every acknowledged command and then the same
+/// head as the writer, stops the nodes, and holds their logs to what was acknowledged.
+fn end_with_every_log_holding(nodes: &mut [Node], load: Load) {
+    let acked = load.finish();
+    let last = acked.values().copied().max().unwrap();
+    converged(nodes, last, Duration::from_secs(30));
+    let (writer, _) = one_writer(nodes, Duration::from_secs(30));
+    let head = nodes[writer].health().unwrap().seq;
+    converged(nodes, head, Duration::from_secs(30));
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    every_log_holds(nodes, &acked);
+}
+
 #[test]
 fn the_writer_killed_under_load_is_replaced_and_nothing_acknowledged_is_lost() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -512,17 +521,7 @@ fn the_writer_killed_under_load_is_replaced_and_nothing_acknowledged_is_lost() {
         nodes[writer].start(&nats);
         one_writer(&nodes, Duration::from_secs(20));
     }
-    let acked = load.finish();
-    let last = acked.values().copied().max().unwrap();
-    converged(&nodes, last, Duration::from_secs(30));
-    // Every node is at the same head before they stop.
-    let (writer, _) = one_writer(&nodes, Duration::from_secs(10));
-    let head = nodes[writer].health().unwrap().seq;
-    converged(&nodes, head, Duration::from_secs(30));
-    for n in &mut nodes {
-        n.stop();
-    }
-    every_log_holds(&nodes, &acked);
+    end_with_every_log_holding(&mut nodes, load);
 }
 
 #[test]
@@ -608,16 +607,7 @@ fn writes_survive_one_nats_server_and_wait_for_two() {
     nats.start_one(1);
     let resumed = progress(&load, Duration::from_secs(90), "after the servers returned");
     eprintln!("with the servers back: 20 writes in {resumed:?}");
-    let acked = load.finish();
-    let last = acked.values().copied().max().unwrap();
-    converged(&nodes, last, Duration::from_secs(30));
-    let (writer, _) = one_writer(&nodes, Duration::from_secs(30));
-    let head = nodes[writer].health().unwrap().seq;
-    converged(&nodes, head, Duration::from_secs(30));
-    for n in &mut nodes {
-        n.stop();
-    }
-    every_log_holds(&nodes, &acked);
+    end_with_every_log_holding(&mut nodes, load);
 }
 
 #[test]

@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -23,23 +22,14 @@ use permledger_replica::Replica;
 
 /// `serve` on `listen` (a fixed address, so that a restarted server is found where it was).
 fn serve_on(data: &Path, listen: &str) -> Child {
-    let mut child = common::bin()
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "serve",
-            "--listen",
-            listen,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), format!("listening on {listen}"));
+    let (child, addr) = common::listening_on(
+        common::bin()
+            .args(["--data", data.to_str().unwrap(), "serve"])
+            .stderr(Stdio::null()),
+        listen,
+        String::new,
+    );
+    assert_eq!(addr, listen);
     child
 }
 

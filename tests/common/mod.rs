@@ -39,8 +39,18 @@ pub fn serve_with(data: &Path, flags: &[&str]) -> (Child, String) {
 /// Spawns `command`, a `serve`, on a free loopback port, and answers the process and the
 /// address its first line says it listens on. Standard error goes where `command` says.
 pub fn listening(command: &mut Command) -> (Child, String) {
+    listening_on(command, "127.0.0.1:0", String::new)
+}
+
+/// The same on `listen` (a fixed address, for a server restarted where it was). Should the
+/// first line not say where it listens, the panic adds what `more` tells (a server's log).
+pub fn listening_on(
+    command: &mut Command,
+    listen: &str,
+    more: impl FnOnce() -> String,
+) -> (Child, String) {
     let mut child = command
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -48,12 +58,13 @@ pub fn listening(command: &mut Command) -> (Child, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => (child, addr.to_string()),
+        None => {
+            let _ = child.wait();
+            panic!("unexpected first line {line:?}\n{}", more())
+        }
+    }
 }
 
 /// A token of every org with `role`.

@@ -16,7 +16,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use futures_util::StreamExt as _;
 use permledger_ledger::Ledger;
 use permledger_log::batch::Batch;
@@ -261,28 +260,14 @@ async fn follow(inner: Arc<Inner>, mut stopping: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let consumer = stream
-            .create_consumer(push::OrderedConfig {
-                deliver_subject: inner.nats.client.new_inbox(),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from,
-                },
-                ..Default::default()
-            })
-            .await;
-        let mut messages = match consumer {
-            Ok(c) => match c.messages().await {
+        let mut messages =
+            match permledger_replica::messages_from(&stream, &inner.nats.client, from).await {
                 Ok(m) => m,
                 Err(e) => {
-                    retry_later(&inner, format!("following the stream: {e}")).await;
+                    retry_later(&inner, e).await;
                     continue;
                 }
-            },
-            Err(e) => {
-                retry_later(&inner, format!("following the stream: {e}")).await;
-                continue;
-            }
-        };
+            };
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,

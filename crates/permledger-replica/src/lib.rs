@@ -17,7 +17,7 @@
 mod server;
 mod stream;
 
-pub use stream::STREAM;
+pub use stream::{messages_from, STREAM};
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
