@@ -266,6 +266,16 @@ fn create_team(client_id: usize, n: usize) -> (String, api::CommandRequest) {
     (id, command(&json))
 }
 
+/// Creates the org every command of these tests is about, through `node`.
+fn create_acme(node: &Node, token: &str) -> api::CommandAnswer {
+    let org =
+        command(r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"teaminbox"}}"#);
+    node.client(token)
+        .call::<api::SubmitCommand>(&NoPath {}, &(), &org)
+        .unwrap()
+        .unwrap_or_else(|r| panic!("acme through {}: {r}", node.name))
+}
+
 /// Whether `team` is visible on `node` once it holds event `seq` (a read with `min_seq`).
 fn sees(node: &Node, token: &str, team: &str, seq: u64) -> bool {
     let params: api::CheckParams = serde_json::from_value(serde_json::json!({
@@ -465,13 +475,7 @@ fn the_writer_killed_under_load_is_replaced_and_nothing_acknowledged_is_lost() {
     // with the answer's position sees it.
     let replica = (writer + 1) % 3;
     let other = (writer + 2) % 3;
-    let org =
-        command(r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"teaminbox"}}"#);
-    let answer = nodes[replica]
-        .client(&token)
-        .call::<api::SubmitCommand>(&NoPath {}, &(), &org)
-        .unwrap()
-        .unwrap();
+    let answer = create_acme(&nodes[replica], &token);
     let (_, team) = create_team(99, 0);
     let answer = nodes[replica]
         .client(&token)
@@ -534,13 +538,7 @@ fn writes_survive_one_nats_server_and_wait_for_two() {
         n.start(&nats);
     }
     let (writer, _) = one_writer(&nodes, Duration::from_secs(30));
-    let org =
-        command(r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"teaminbox"}}"#);
-    nodes[writer]
-        .client(&token)
-        .call::<api::SubmitCommand>(&NoPath {}, &(), &org)
-        .unwrap()
-        .unwrap();
+    create_acme(&nodes[writer], &token);
     let addresses: Vec<String> = nodes.iter().map(Node::address).collect();
     let load = Load::start(addresses, &token, 2);
     let progress = |load: &Load, within: Duration, what: &str| {
@@ -628,13 +626,7 @@ fn a_replica_in_a_service_follows_the_stream_under_load() {
             permledger_replica::STREAM,
         ))
         .unwrap();
-    let org =
-        command(r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"teaminbox"}}"#);
-    nodes[writer]
-        .client(&token)
-        .call::<api::SubmitCommand>(&NoPath {}, &(), &org)
-        .unwrap()
-        .unwrap();
+    create_acme(&nodes[writer], &token);
     let addresses: Vec<String> = nodes.iter().map(Node::address).collect();
     let load = Load::start(addresses, &token, 4);
     // Read-your-writes in process while the load runs: each write waited for, then checked.

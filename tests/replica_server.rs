@@ -72,6 +72,42 @@ impl Question {
         let scope: Scope = format!("team:{team}").parse().unwrap();
         replica.check(&self.org, &self.ann, &self.view, &scope, self.now)
     }
+
+    /// The replica reaches the server's head within `within`, no further, and sees every team.
+    fn caught_up(
+        &self,
+        replica: &Replica,
+        client: &Client,
+        rt: &tokio::runtime::Runtime,
+        teams: &[String],
+        within: Duration,
+    ) {
+        let head = client
+            .call::<api::GetDigest>(&NoPath {}, &(), &())
+            .unwrap()
+            .unwrap()
+            .seq;
+        rt.block_on(replica.wait_for(head, within)).unwrap();
+        assert_eq!(replica.seq(), head);
+        for team in teams {
+            assert!(self.sees(replica, team), "{team}");
+        }
+    }
+}
+
+/// Why the replica is not following, once it says so within `within`.
+fn trouble_within(replica: &Replica, within: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(t) = replica.trouble() {
+            return t;
+        }
+        assert!(
+            started.elapsed() < within,
+            "no trouble seen within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Writes `per_writer` teams from each of `writers` threads; answers the teams written.
@@ -126,44 +162,18 @@ fn a_replica_follows_a_server_under_load_and_across_its_restart() {
         assert!(q.sees(&replica, &team), "{team} at {seq}");
     }
     let written = background.join().unwrap();
-    let head = client
-        .call::<api::GetDigest>(&NoPath {}, &(), &())
-        .unwrap()
-        .unwrap()
-        .seq;
-    rt.block_on(replica.wait_for(head, Duration::from_secs(10)))
-        .unwrap();
-    assert_eq!(replica.seq(), head);
-    for team in &written {
-        assert!(q.sees(&replica, team), "{team}");
-    }
+    q.caught_up(&replica, &client, &rt, &written, Duration::from_secs(10));
 
     // The server killed: the replica keeps answering from what it holds, says why it is not
     // following, and resumes once the server is back.
     server.kill().unwrap();
     server.wait().unwrap();
-    let started = Instant::now();
-    while replica.trouble().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no trouble seen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    trouble_within(&replica, Duration::from_secs(30));
     assert!(q.sees(&replica, &written[0]));
     let mut server = serve_on(&data, &listen);
     let more = load(&client, "b", 2, 50);
-    let head = client
-        .call::<api::GetDigest>(&NoPath {}, &(), &())
-        .unwrap()
-        .unwrap()
-        .seq;
-    rt.block_on(replica.wait_for(head, Duration::from_secs(30)))
-        .unwrap();
-    assert_eq!(replica.seq(), head);
-    for team in written.iter().chain(&more) {
-        assert!(q.sees(&replica, team), "{team}");
-    }
+    let all: Vec<String> = written.iter().chain(&more).cloned().collect();
+    q.caught_up(&replica, &client, &rt, &all, Duration::from_secs(30));
     assert_eq!(replica.trouble(), None);
     assert_eq!(replica.broken(), None);
     assert!(!following.is_finished());
@@ -185,17 +195,7 @@ fn a_token_bound_to_an_org_is_refused_the_records() {
         r#"{"as":"ann","do":{"type":"create_org","org":"acme","preset":"teaminbox"}}"#,
     );
     let (replica, _following) = Replica::follow_server(client);
-    let started = Instant::now();
-    let trouble = loop {
-        if let Some(t) = replica.trouble() {
-            break t;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no trouble seen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let trouble = trouble_within(&replica, Duration::from_secs(10));
     assert_eq!(
         trouble,
         "the server refused the records: 403 forbidden: the log's records are the whole \
