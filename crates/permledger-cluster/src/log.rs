@@ -5,7 +5,8 @@
 //! acknowledged it: the local log is always a prefix of the stream. As a replica, the node
 //! receives the stream's batches (`receive`), checks every link against its own chain, stores
 //! them and folds them. One lock orders both, so the local log and the node's place in the
-//! stream move together.
+//! stream move together. Neither local write waits for the disk: the stream is what a node
+//! completes its log from.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -184,7 +185,9 @@ impl ClusterLog {
                     why: other.to_string(),
                 },
             })?;
-        self.local.append(&commits)?;
+        // Not synced (`append_unsynced`): a quorum of the stream's servers holds the batch, and
+        // a node whose last events a loss of power took finds them in the stream again.
+        self.local.append_unsynced(&commits)?;
         // Checked above: the ledger stands by and its views hold the local log. Should the fold
         // fail all the same, the log holds a batch the views do not: the node stops.
         let seq = ledger
@@ -261,7 +264,11 @@ impl EventLog for ClusterLog {
                 }
             }
         }
-        if let Err(e) = self.local.append(commits) {
+        // Not synced either: acknowledged means a quorum of NATS servers holds the group and the
+        // writer's RocksDB has it, in a write its process's crash cannot undo. A synced write
+        // here would add nothing a node could use after a loss of power (its log is a prefix of
+        // the stream, completed from it) and cost the fsync on every group.
+        if let Err(e) = self.local.append_unsynced(commits) {
             // The stream holds the group: this node cannot go on writing past it.
             self.step_down(format!("the local log failed: {e}"));
             return Err(e);

@@ -105,6 +105,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// Stores the commits, in order, as one atomic and durable write. Fails without writing anything
     /// if any commit's expected version is not met or any position does not follow the head.
     fn append(&self, commits: &[Commit]) -> Result<(), LogError>;
+    /// Appends like `append`, atomically and in order, but may return before the write is on
+    /// disk: it survives this process's crash, not the machine's loss of power. For a copy
+    /// whose durability rests elsewhere: a cluster node storing what a quorum of the stream's
+    /// servers holds, whose log is a prefix of the stream and catches up from it. By default
+    /// `append`.
+    fn append_unsynced(&self, commits: &[Commit]) -> Result<(), LogError> {
+        self.append(commits)
+    }
     /// What the store found wrong with its own records when it opened (a stored head that does
     /// not name the last stored event), for readers that check the chain; `None` by default.
     fn damage(&self) -> Option<Tamper> {

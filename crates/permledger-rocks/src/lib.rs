@@ -261,11 +261,42 @@ impl RocksLog {
         }
     }
 
+    /// `append`, synced to disk before it returns or not.
+    fn append_with(&self, commits: &[Commit], sync: bool) -> Result<(), LogError> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| LogError::Stopped("a writer panicked".into()))?;
+        if let Some(reason) = &w.stopped {
+            return Err(LogError::Stopped(reason.clone()));
+        }
+        match self.write_group(commits, w.head, &w.versions, sync) {
+            Ok(head) => {
+                w.head = head;
+                for c in commits {
+                    if let Some(last) = c.events.last() {
+                        w.versions.insert(c.org.clone(), last.org_version);
+                    }
+                }
+                drop(w);
+                self.head.send_replace(head.seq);
+                Ok(())
+            }
+            Err(e @ (LogError::Io(_) | LogError::Corruption { .. })) => {
+                tracing::error!(error = %e, "storage failed; writes are stopped");
+                w.stopped = Some(e.to_string());
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn write_group(
         &self,
         commits: &[Commit],
         head: Digest,
         versions: &permledger_domain::state::Hashed<OrgId, u64>,
+        sync: bool,
     ) -> Result<Digest, LogError> {
         let (links, new_head) = link_commits(
             head,
@@ -306,7 +337,7 @@ impl RocksLog {
         h.extend_from_slice(&new_head.hash.0);
         batch.put_cf(self.cf(cf::META)?, cf::HEAD, h);
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(io)?;
         Ok(new_head)
     }
@@ -378,32 +409,11 @@ fn settle_layout(db: &mut DB, path: &Path) -> Result<(), LogError> {
 
 impl EventLog for RocksLog {
     fn append(&self, commits: &[Commit]) -> Result<(), LogError> {
-        let mut w = self
-            .writer
-            .lock()
-            .map_err(|_| LogError::Stopped("a writer panicked".into()))?;
-        if let Some(reason) = &w.stopped {
-            return Err(LogError::Stopped(reason.clone()));
-        }
-        match self.write_group(commits, w.head, &w.versions) {
-            Ok(head) => {
-                w.head = head;
-                for c in commits {
-                    if let Some(last) = c.events.last() {
-                        w.versions.insert(c.org.clone(), last.org_version);
-                    }
-                }
-                drop(w);
-                self.head.send_replace(head.seq);
-                Ok(())
-            }
-            Err(e @ (LogError::Io(_) | LogError::Corruption { .. })) => {
-                tracing::error!(error = %e, "storage failed; writes are stopped");
-                w.stopped = Some(e.to_string());
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        self.append_with(commits, true)
+    }
+
+    fn append_unsynced(&self, commits: &[Commit]) -> Result<(), LogError> {
+        self.append_with(commits, false)
     }
 
     fn damage(&self) -> Option<Tamper> {

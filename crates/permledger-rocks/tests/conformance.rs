@@ -36,6 +36,32 @@ fn what_was_acknowledged_survives_reopening() {
 }
 
 #[test]
+fn an_unsynced_append_is_an_append_that_survives_the_process() {
+    // A cluster node's local writes: the same checks, links and indexes as a synced append,
+    // readable at once and there after the log is opened again (a process's crash loses no
+    // write RocksDB accepted; only a loss of power may, which the stream makes good).
+    let dir = tempfile::tempdir().unwrap();
+    let acme = permledger_domain::OrgId::new("acme").unwrap();
+    let (head, records) = {
+        let log = filled(dir.path(), 1);
+        log.append_unsynced(&[next_commit(&log, &acme, 3)]).unwrap();
+        let mut stale = next_commit(&log, &acme, 1);
+        stale.events[0].seq -= 1;
+        assert!(matches!(
+            log.append_unsynced(&[stale]),
+            Err(LogError::OutOfOrder { .. })
+        ));
+        log.append(&[next_commit(&log, &acme, 1)]).unwrap();
+        assert_eq!(log.org_version(&acme).unwrap(), 8);
+        (log.head().unwrap(), log.read(1, 100).unwrap())
+    };
+    let log = RocksLog::open(dir.path()).unwrap();
+    assert_eq!(log.head().unwrap(), head);
+    assert_eq!(log.read(1, 100).unwrap(), records);
+    assert!(permledger_log::verify(&log, &[], |_| {}).unwrap().is_ok());
+}
+
+#[test]
 fn a_folder_whose_last_events_vanished_takes_no_write_and_is_named_a_truncation() {
     let dir = tempfile::tempdir().unwrap();
     drop(filled(dir.path(), 2));
