@@ -5,6 +5,7 @@ mod output;
 
 mod cmd_bench;
 mod cmd_check;
+mod cmd_cluster;
 mod cmd_demo;
 mod cmd_generate;
 mod cmd_load;
@@ -122,6 +123,9 @@ enum Cmd {
     /// Manage bearer API tokens.
     #[command(subcommand)]
     Token(cmd_serve::TokenArgs),
+    /// Operate on a cluster from a folder: `seed` its stream with this folder's history.
+    #[command(subcommand)]
+    Cluster(cmd_cluster::ClusterArgs),
     /// Run scenario files, or report what they cover.
     #[command(subcommand)]
     Scenario(cmd_scenario::Args),
@@ -149,6 +153,7 @@ fn refuse(command: &Cmd, server: bool, read_only: bool) -> Option<String> {
         Cmd::Generate(_) => "generate",
         Cmd::Bench(_) => "bench",
         Cmd::Token(_) => "token",
+        Cmd::Cluster(_) => "cluster",
         Cmd::Scenario(_) => "scenario",
         Cmd::Load(_) => "load",
     };
@@ -247,6 +252,7 @@ fn main() -> ExitCode {
         Cmd::Export(args) => cmd_transfer::export(&data, args),
         Cmd::Import(args) => cmd_transfer::import(&data, args),
         Cmd::Token(args) => cmd_serve::token(&data, args),
+        Cmd::Cluster(args) => cmd_cluster::run(&data, args),
         Cmd::Load(args) => cmd_load::run(&data, args),
     };
     match result {

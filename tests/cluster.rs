@@ -9,6 +9,8 @@
 //!   at, every node's chain verifies and their heads are equal.
 //! - NATS servers lost under load: writes go on without one; without two they are refused
 //!   (503, nothing acknowledged) while reads go on; when they return, writes resume.
+//! - A folder with history is refused by an empty stream until `cluster seed` publishes it;
+//!   then it and an empty folder's node hold the same log and keys, and go on from it.
 //!
 //! Needs `nats-server` (Debian's package; `scripts/setup` installs it).
 
@@ -664,4 +666,151 @@ fn a_replica_in_a_service_follows_the_stream_under_load() {
     for n in &mut nodes {
         n.stop();
     }
+}
+
+/// Records one command in `data` with the command line, as a single machine did before it
+/// joined a cluster.
+fn run_here(data: &Path, json: &str, key: Option<&str>) {
+    let mut args = vec!["run", "--as", "ann", json];
+    if let Some(k) = key {
+        args.extend(["--request-id", k, "--idempotency-key", k]);
+    }
+    let o = common::permledger(data, &args);
+    assert!(o.status.success(), "{}", common::text(&o));
+}
+
+#[test]
+fn a_folder_with_history_seeds_the_stream_and_the_cluster_goes_on_from_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let nats = Nats::start(root.path());
+    // A history of several batches (about 5,000 generated events), then commands with keys.
+    let a = root.path().join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let o = common::permledger(&a, &["generate", "--events", "5000"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    run_here(
+        &a,
+        r#"{"type":"create_org","org":"acme","preset":"teaminbox"}"#,
+        None,
+    );
+    for n in 0..3 {
+        let team = format!(r#"{{"type":"create_team","org":"acme","team":"t-c7-{n}"}}"#);
+        run_here(&a, &team, Some(&format!("c7-{n}")));
+    }
+    let (head, keys) = {
+        let log = RocksLog::open(&a).unwrap();
+        (log.head().unwrap(), log.idempotency_entries().unwrap())
+    };
+    assert_eq!(keys.len(), 3);
+    let (mut nodes, token) = nodes(root.path(), &["a", "b"]);
+
+    // The folder cannot join the empty stream as it is; the refusal names the way.
+    let alone = common::bin()
+        .args([
+            "--data",
+            a.to_str().unwrap(),
+            "serve",
+            "--cluster",
+            &nats.urls(),
+        ])
+        .args([
+            "--node",
+            "a",
+            "--advertise",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!alone.status.success());
+    assert!(
+        common::text(&alone).contains("permledger cluster seed"),
+        "{}",
+        common::text(&alone)
+    );
+
+    let seed =
+        |data: &Path| common::permledger(data, &["cluster", "seed", "--cluster", &nats.urls()]);
+    let o = seed(&a);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let said = common::text(&o);
+    let prefix = format!("seeded events 1 to {} ({} events in ", head.seq, head.seq);
+    let batches: u64 = said
+        .split_once(&prefix)
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    // Over 512 KiB of history: cut into batches, never a command across two.
+    assert!(batches >= 2, "{said}");
+    // Seeding again publishes nothing; another folder's history is refused.
+    let o = seed(&a);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("nothing to seed"),
+        "{}",
+        common::text(&o)
+    );
+    let other = root.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    run_here(
+        &other,
+        r#"{"type":"create_org","org":"globex","preset":"teaminbox"}"#,
+        None,
+    );
+    let o = seed(&other);
+    assert!(!o.status.success());
+    assert!(
+        common::text(&o).contains("another history"),
+        "{}",
+        common::text(&o)
+    );
+
+    // The seeded folder's node and an empty one: the same log, the keys with it.
+    for n in &mut nodes {
+        n.start(&nats);
+    }
+    let (writer, _) = one_writer(&nodes, Duration::from_secs(30));
+    converged(&nodes, head.seq, Duration::from_secs(30));
+    let replica = 1 - writer;
+    // A seeded command sent again with its key, through either node, is answered as recorded.
+    for node in [&nodes[0], &nodes[1]] {
+        let (_, again) = create_team(7, 1);
+        let answer = node
+            .client(&token)
+            .call::<api::SubmitCommand>(&NoPath {}, &(), &again)
+            .unwrap()
+            .unwrap();
+        assert!(answer.replayed, "through {}: {answer:?}", node.name);
+        assert!(answer.seq < head.seq);
+    }
+    // The cluster goes on from the seeded head.
+    let (_, req) = create_team(7, 3);
+    let answer = nodes[replica]
+        .client(&token)
+        .call::<api::SubmitCommand>(&NoPath {}, &(), &req)
+        .unwrap()
+        .unwrap();
+    assert!(answer.seq > head.seq);
+    assert!(sees(&nodes[writer], &token, "t-c7-3", answer.seq));
+    assert!(sees(&nodes[replica], &token, "t-c7-3", answer.seq));
+
+    for n in &mut nodes {
+        n.stop();
+    }
+    let logs: Vec<RocksLog> = nodes
+        .iter()
+        .map(|n| RocksLog::open(&n.data).unwrap())
+        .collect();
+    for (log, node) in logs.iter().zip(&nodes) {
+        let report = permledger_log::verify(log, &[], |_| {}).unwrap();
+        assert!(report.is_ok(), "node {}: {report:?}", node.name);
+    }
+    assert_eq!(logs[0].head().unwrap(), logs[1].head().unwrap());
+    assert_eq!(logs[0].head().unwrap().seq, answer.seq);
+    assert_eq!(
+        logs[0].idempotency_entries().unwrap(),
+        logs[1].idempotency_entries().unwrap()
+    );
+    assert_eq!(logs[1].idempotency_entries().unwrap().len(), 4);
 }

@@ -9,11 +9,14 @@
 //!   fenced by the stream's last position (`Nats-Expected-Last-Sequence`), then to the local
 //!   log: acknowledged means in a quorum of NATS servers and in the writer's RocksDB. Replicas'
 //!   batches are checked link by link before they are stored and folded.
+//! - [`seed::seed`]: a folder's history published into the stream, for a ledger that ran on
+//!   one machine to become a cluster's first node.
 //! - [`Node`]: the tasks that follow the stream and hold or watch the writer's lease, and the
 //!   node's status for `/healthz` and `/metrics`.
 
 mod log;
 mod node;
+pub mod seed;
 pub mod stream;
 
 use std::time::Duration;

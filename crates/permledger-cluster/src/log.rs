@@ -26,7 +26,7 @@ use crate::ClusterError;
 
 /// The largest batch published as one message: well under NATS's default `max_payload` of
 /// 1 MB. A larger group is published as several batches, one after another.
-const MAX_BATCH_BYTES: usize = 512 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 pub struct ClusterLog {
     local: Arc<dyn EventLog>,
@@ -225,7 +225,7 @@ fn batches(commits: &[Commit], links: &[permledger_log::Hash]) -> Vec<Batch> {
 }
 
 /// A batch's identity for the stream's deduplication: its first position and its last link.
-fn message_id(batch: &Batch) -> String {
+pub(crate) fn message_id(batch: &Batch) -> String {
     let last = batch.last();
     format!("{}-{}-{}", batch.first(), last.seq, last.hash)
 }

@@ -180,6 +180,12 @@ impl Nats {
             return Ok(0);
         }
         let (mut lo, mut hi) = (1, self.last().await?);
+        if hi == 0 {
+            return Err(ClusterError::Diverged(format!(
+                "the stream is empty and this node's log holds {} events: publish them first                  with `permledger cluster seed` (the folder's server stopped), or join with an                  empty folder",
+                head.seq
+            )));
+        }
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             let last = self.batch(mid).await?.last();

@@ -59,6 +59,37 @@ fn corrupt(seq: Seq, reason: impl Into<String>) -> LogError {
 }
 
 impl RocksLog {
+    /// Every idempotency key the log holds, with its org and entry, in key order: what
+    /// `permledger cluster seed` sends with the commands they name.
+    pub fn idempotency_entries(&self) -> Result<Vec<(OrgId, String, IdempotencyEntry)>, LogError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::IDEMPOTENCY)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(io)?;
+            let bad = || corrupt(0, "an idempotency entry is malformed".to_string());
+            let split = k.iter().position(|b| *b == 0).ok_or_else(bad)?;
+            let org = std::str::from_utf8(&k[..split]).map_err(|_| bad())?;
+            let org = OrgId::new(org).map_err(|_| bad())?;
+            let key = String::from_utf8(k[split + 1..].to_vec()).map_err(|_| bad())?;
+            let fingerprint: [u8; 32] = v
+                .get(..32)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(bad)?;
+            let (Some(first_seq), Some(last_seq)) = (cf::u64_at(&v, 32), cf::u64_at(&v, 40)) else {
+                return Err(bad());
+            };
+            let entry = IdempotencyEntry {
+                fingerprint: Hash(fingerprint),
+                first_seq,
+                last_seq,
+            };
+            out.push((org, key, entry));
+        }
+        Ok(out)
+    }
+
     /// A log in a fresh temporary folder, removed when the log is dropped (tests, scenario runs).
     pub fn temporary() -> Result<RocksLog, LogError> {
         let dir = tempfile::Builder::new()
