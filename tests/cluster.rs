@@ -726,7 +726,7 @@ fn a_folder_with_history_seeds_the_stream_and_the_cluster_goes_on_from_it() {
         .unwrap();
     assert!(!alone.status.success());
     assert!(
-        common::text(&alone).contains("permledger cluster seed"),
+        common::text(&alone).contains("publish them first with `permledger cluster seed`"),
         "{}",
         common::text(&alone)
     );

@@ -182,7 +182,9 @@ impl Nats {
         let (mut lo, mut hi) = (1, self.last().await?);
         if hi == 0 {
             return Err(ClusterError::Diverged(format!(
-                "the stream is empty and this node's log holds {} events: publish them first                  with `permledger cluster seed` (the folder's server stopped), or join with an                  empty folder",
+                "the stream is empty and this node's log holds {} events: publish them first \
+                 with `permledger cluster seed` (the folder's server stopped), or join with an \
+                 empty folder",
                 head.seq
             )));
         }
