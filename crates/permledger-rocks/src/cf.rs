@@ -51,6 +51,24 @@ pub fn idempotency_key(org: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// The org id and key an idempotency entry's key names; `None` when it is malformed.
+pub fn idempotency_key_parts(k: &[u8]) -> Option<(&str, &str)> {
+    let split = k.iter().position(|b| *b == 0)?;
+    let org = std::str::from_utf8(&k[..split]).ok()?;
+    let key = std::str::from_utf8(&k[split + 1..]).ok()?;
+    Some((org, key))
+}
+
+/// An idempotency entry's stored value read back; `None` when it is malformed.
+pub fn idempotency_entry(v: &[u8]) -> Option<permledger_log::IdempotencyEntry> {
+    let fingerprint: [u8; 32] = v.get(..32)?.try_into().ok()?;
+    Some(permledger_log::IdempotencyEntry {
+        fingerprint: permledger_log::Hash(fingerprint),
+        first_seq: u64_at(v, 32)?,
+        last_seq: u64_at(v, 40)?,
+    })
+}
+
 pub fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     let b: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_be_bytes(b))

@@ -69,22 +69,10 @@ impl RocksLog {
         {
             let (k, v) = item.map_err(io)?;
             let bad = || corrupt(0, "an idempotency entry is malformed".to_string());
-            let split = k.iter().position(|b| *b == 0).ok_or_else(bad)?;
-            let org = std::str::from_utf8(&k[..split]).map_err(|_| bad())?;
+            let (org, key) = cf::idempotency_key_parts(&k).ok_or_else(bad)?;
             let org = OrgId::new(org).map_err(|_| bad())?;
-            let key = String::from_utf8(k[split + 1..].to_vec()).map_err(|_| bad())?;
-            let fingerprint: [u8; 32] = v
-                .get(..32)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(bad)?;
-            let (Some(first_seq), Some(last_seq)) = (cf::u64_at(&v, 32), cf::u64_at(&v, 40)) else {
-                return Err(bad());
-            };
-            let entry = IdempotencyEntry {
-                fingerprint: Hash(fingerprint),
-                first_seq,
-                last_seq,
-            };
+            let key = key.to_string();
+            let entry = cf::idempotency_entry(&v).ok_or_else(bad)?;
             out.push((org, key, entry));
         }
         Ok(out)
@@ -543,21 +531,13 @@ impl EventLog for RocksLog {
         else {
             return Ok(None);
         };
-        let bad = || {
+        let entry = cf::idempotency_entry(&v).ok_or_else(|| {
             corrupt(
                 0,
                 format!("the idempotency entry `{key}` of org `{org}` is malformed"),
             )
-        };
-        let fingerprint: [u8; 32] = v
-            .get(..32)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad)?;
-        Ok(Some(IdempotencyEntry {
-            fingerprint: Hash(fingerprint),
-            first_seq: cf::u64_at(&v, 32).ok_or_else(bad)?,
-            last_seq: cf::u64_at(&v, 40).ok_or_else(bad)?,
-        }))
+        })?;
+        Ok(Some(entry))
     }
 
     fn watch(&self) -> watch::Receiver<Seq> {
