@@ -29,14 +29,17 @@ pub enum KeyError {
 }
 
 fn valid_segments(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    s.len() <= 128
-        && (1..=8).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-        })
+    // One pass over the bytes: every check reads a key.
+    let (mut segments, mut segment_len) = (1, 0);
+    for c in s.bytes() {
+        match c {
+            b'.' if segment_len == 0 => return false,
+            b'.' => (segments, segment_len) = (segments + 1, 0),
+            b'a'..=b'z' | b'0'..=b'9' | b'_' => segment_len += 1,
+            _ => return false,
+        }
+    }
+    s.len() <= 128 && segments <= 8 && segment_len > 0
 }
 
 impl PermissionKey {
@@ -322,6 +325,27 @@ mod tests {
         }
         assert!(Pattern::new("inbox.*").is_ok());
         assert!(PermissionKey::new("inbox.*").is_err());
+    }
+
+    #[test]
+    fn keys_are_bounded_in_length_and_segments() {
+        let segment = "a".repeat(15);
+        let eight = [segment.as_str(); 8].join(".");
+        assert_eq!(eight.len(), 127);
+        assert!(PermissionKey::new(eight.clone()).is_ok());
+        assert!(PermissionKey::new(format!("{eight}b")).is_ok(), "128 bytes");
+        assert!(
+            PermissionKey::new(format!("{eight}bc")).is_err(),
+            "129 bytes"
+        );
+        assert!(
+            PermissionKey::new(["a"; 9].join(".")).is_err(),
+            "9 segments"
+        );
+        assert!(PermissionKey::new(".inbox.view").is_err());
+        assert!(PermissionKey::new("inbox_2.view_all").is_ok());
+        assert!(Pattern::new(format!("{}.*", ["a"; 8].join("."))).is_ok());
+        assert!(Pattern::new(format!("{}.*", ["a"; 9].join("."))).is_err());
     }
 
     #[test]

@@ -397,15 +397,69 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 in UTC: whole seconds as `2026-03-03T09:00:00Z`, otherwise with microseconds.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.text() {
+            Some(text) => f.write_str(text.as_str()),
+            None => f.write_str(&self.to_chrono().to_rfc3339_opts(self.precision(), true)),
+        }
+    }
+}
+
+/// A timestamp written out on the stack, for the years 0 to 9999.
+pub struct TimestampText {
+    bytes: [u8; 27],
+    len: usize,
+}
+
+impl TimestampText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and the separators are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Timestamp {
+    /// Every answer carries its moment, so the usual years are written digit by digit, without
+    /// an allocation or the formatting machinery; chrono writes the others (before year 0 or
+    /// after 9999), and the two agree (a test compares them).
+    pub fn text(self) -> Option<TimestampText> {
+        use chrono::{Datelike, Timelike};
         let t = self.to_chrono();
-        let s = if self.0 % 1_000_000 == 0 {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        } else {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        if !(0..=9999).contains(&t.year()) {
+            return None;
+        }
+        let mut bytes = *b"0000-00-00T00:00:00.000000Z";
+        let mut digits = |at: usize, width: usize, mut n: u32| {
+            for b in bytes[at..at + width].iter_mut().rev() {
+                *b = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
         };
-        f.write_str(&s)
+        digits(0, 4, t.year() as u32);
+        digits(5, 2, t.month());
+        digits(8, 2, t.day());
+        digits(11, 2, t.hour());
+        digits(14, 2, t.minute());
+        digits(17, 2, t.second());
+        let micros = t.timestamp_subsec_micros();
+        let len = if micros == 0 {
+            bytes[19] = b'Z';
+            20
+        } else {
+            digits(20, 6, micros);
+            bytes.len()
+        };
+        Some(TimestampText { bytes, len })
+    }
+
+    fn precision(self) -> chrono::SecondsFormat {
+        if self.to_chrono().timestamp_subsec_micros() == 0 {
+            chrono::SecondsFormat::Secs
+        } else {
+            chrono::SecondsFormat::Micros
+        }
     }
 }
 
@@ -424,10 +478,10 @@ impl FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.collect_str(self)
-        } else {
-            s.serialize_i64(self.0)
+        match (s.is_human_readable(), self.text()) {
+            (false, _) => s.serialize_i64(self.0),
+            (true, Some(text)) => s.serialize_str(text.as_str()),
+            (true, None) => s.collect_str(self),
         }
     }
 }
@@ -487,6 +541,51 @@ mod tests {
                 now.minus_span(bad).unwrap_err().contains("is not a span"),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let chrono_text = |t: Timestamp| {
+            let c = t.to_chrono();
+            let precision = if c.timestamp_subsec_micros() == 0 {
+                chrono::SecondsFormat::Secs
+            } else {
+                chrono::SecondsFormat::Micros
+            };
+            c.to_rfc3339_opts(precision, true)
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut samples = vec![
+            Timestamp::MIN,
+            Timestamp::MAX,
+            Timestamp::from_micros(0),
+            Timestamp::from_micros(-1),
+            Timestamp::from_micros(1),
+            Timestamp::from_micros(-62_167_219_200_000_000), // 0000-01-01
+            Timestamp::from_micros(-62_167_219_200_000_001),
+            Timestamp::from_micros(253_402_300_799_999_999), // 9999-12-31T23:59:59.999999
+            Timestamp::from_micros(253_402_300_800_000_000), // +10000
+            Timestamp::parse("2026-03-03T09:00:00Z").unwrap(),
+            Timestamp::parse("2024-02-29T23:59:59.000001Z").unwrap(),
+        ];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread over years 0 to 9999 and a little beyond, whole seconds one time in four.
+            let micros = (x % 330_000_000_000_000_000) as i64 - 65_000_000_000_000_000;
+            let micros = if x.is_multiple_of(4) {
+                micros - micros % 1_000_000
+            } else {
+                micros
+            };
+            samples.push(Timestamp::from_micros(micros));
+        }
+        for t in samples {
+            assert_eq!(t.to_string(), chrono_text(t), "{}", t.micros());
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", chrono_text(t)));
         }
     }
 

@@ -1,9 +1,9 @@
 //! The HTTP edge's one error type: a stable JSON body `{"code", "message"}` and a status. Internal
 //! failures are logged and answered without their details.
 
+use crate::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use permledger_domain::{Code, Rejection};
 use permledger_ledger::SubmitError;
 use serde::Serialize;

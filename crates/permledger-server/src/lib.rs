@@ -11,6 +11,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod extract;
+mod json;
 pub mod metrics;
 mod moment;
 pub mod routes;
@@ -24,13 +25,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{any, on, MethodFilter};
+use axum::routing::{any, on, MethodFilter, MethodRouter};
 use axum::Router;
 use permledger_api::{self as api, Endpoint, Method};
 use permledger_ledger::{Clock, Ledger};
 
 pub use auth::Caller;
 pub use error::ApiError;
+pub use json::Json;
 pub use moment::FRESHNESS_WAIT;
 pub use tokens::{TokenRecord, TokenRole, Tokens};
 
@@ -79,12 +81,10 @@ fn route<E: Endpoint, H: Handler<T, Arc<AppState>>, T: 'static>(
     };
     let route = on(method, handler);
     if E::METHOD.has_body() {
-        // Only a route that reads a body can be asked `Expect: 100-continue`; the check costs a
-        // boxed future per request, which the reads do without.
-        router.route(
-            E::PATH,
-            route.layer(axum::middleware::from_fn(refuse_oversized)),
-        )
+        // Only a route that reads a body has a body limit, or can be asked `Expect:
+        // 100-continue`; each layer costs a request a boxed future and a copy of the route,
+        // which the reads do without.
+        router.route(E::PATH, with_body_limit(route))
     } else {
         router.route(E::PATH, route)
     }
@@ -128,17 +128,18 @@ pub fn router(state: AppState) -> Router {
     let r = route::<api::CreateSandbox, _, _>(r, sandbox::create);
     let r = route::<api::DeleteSandbox, _, _>(r, sandbox::delete);
     let r = route::<api::SetSandboxClock, _, _>(r, sandbox::set_clock);
-    let forward = any(sandbox::forward).layer(axum::middleware::from_fn(refuse_oversized));
-    r.route(api::SANDBOX_FORWARD, forward)
-        .merge(console::routes())
+    let r = r
+        .route(api::SANDBOX_FORWARD, with_body_limit(any(sandbox::forward)))
+        .merge(console::routes().layer(DefaultBodyLimit::max(MAX_BODY)))
         .method_not_allowed_fallback(method_not_allowed)
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            read_only.clone(),
-            say_read_only,
-        ))
-        .with_state(Arc::new(state))
+        .fallback(|| async { ApiError::not_found("no such endpoint") });
+    // A middleware costs every request a clone of the routes behind it: only a server that
+    // reads only has one.
+    let r = match read_only {
+        Some(why) => r.layer(axum::middleware::from_fn_with_state(why, say_read_only)),
+        None => r,
+    };
+    r.with_state(Arc::new(state))
 }
 
 /// The header every answer of a server that reads only carries, with why.
@@ -146,15 +147,13 @@ pub const READ_ONLY_HEADER: &str = "permledger-read-only";
 
 /// Says on every answer that the server reads only, and why (`serve --read-only`).
 async fn say_read_only(
-    axum::extract::State(why): axum::extract::State<Option<axum::http::HeaderValue>>,
+    axum::extract::State(why): axum::extract::State<axum::http::HeaderValue>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let mut r = next.run(request).await;
-    if let Some(why) = why {
-        r.headers_mut()
-            .insert(axum::http::HeaderName::from_static(READ_ONLY_HEADER), why);
-    }
+    r.headers_mut()
+        .insert(axum::http::HeaderName::from_static(READ_ONLY_HEADER), why);
     r
 }
 
@@ -164,6 +163,13 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         "`{method}` is not a method of `{}`; the `Allow` header lists those that are",
         uri.path()
     ))
+}
+
+/// At most `MAX_BODY` bytes of body, and a larger one announced is refused before it is read.
+fn with_body_limit(route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    route
+        .layer::<_, std::convert::Infallible>(axum::middleware::from_fn(refuse_oversized))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// A body announced larger than the limit is refused before it is read, so that a client sending

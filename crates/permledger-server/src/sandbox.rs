@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Router;
 use permledger_api as api;
 use permledger_domain::Timestamp;
 use permledger_ledger::{Clock, Ledger, ManualClock};
@@ -23,6 +23,7 @@ use tower::ServiceExt as _;
 
 use crate::extract::{JsonBody, PathParams};
 use crate::routes::Answer;
+use crate::Json;
 use crate::{router, ApiError, AppState, Caller};
 
 /// The clock a sandbox starts with unless told otherwise (scenarios.md's default).

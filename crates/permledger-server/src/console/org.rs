@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use maud::{html, Markup};
 use permledger_api as api;
 use permledger_domain::state::MemberStatus;

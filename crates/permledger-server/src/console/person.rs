@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use axum::Json;
 use maud::{html, Markup};
 use permledger_api::{self as api, At};
 use permledger_domain::{OrgId, Scope, Seq, UserId};

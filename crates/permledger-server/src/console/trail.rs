@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use maud::{html, Markup};
 use permledger_api::{self as api, At, ExportFormat};
 use permledger_domain::{OrgId, Principal, Scope, Seq, Timestamp, UserId};

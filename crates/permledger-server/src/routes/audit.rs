@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use permledger_api::{self as api, ExportFormat};
 use permledger_domain::Timestamp;
 use permledger_views::audit::{AuditPage, AuditQuery};

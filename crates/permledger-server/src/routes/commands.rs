@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
+use crate::Json;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
-use axum::Json;
 use permledger_api as api;
 use permledger_domain::CommandMeta;
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use permledger_api as api;
 use permledger_domain::check;
 use permledger_views::snapshot;

@@ -9,7 +9,7 @@ pub mod ops;
 pub mod reads;
 pub mod verify;
 
-use axum::Json;
+use crate::Json;
 use permledger_api::Endpoint;
 
 use crate::ApiError;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::State;
-use axum::Json;
 use permledger_api as api;
 use permledger_domain::{check, Denial, Explanation};
 use permledger_views::{provenance, read};

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::Json;
 use axum::extract::State;
-use axum::Json;
 use permledger_api as api;
 
 use super::Answer;
