@@ -1,12 +1,13 @@
 //! The HTTP edge's one error type: a stable JSON body `{"code", "message"}` and a status. Internal
 //! failures are logged and answered without their details.
 
-use crate::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use permledger_domain::{Code, Rejection};
 use permledger_ledger::SubmitError;
 use serde::Serialize;
+
+use crate::Json;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {

@@ -23,8 +23,7 @@ use tower::ServiceExt as _;
 
 use crate::extract::{JsonBody, PathParams};
 use crate::routes::Answer;
-use crate::Json;
-use crate::{router, ApiError, AppState, Caller};
+use crate::{router, ApiError, AppState, Caller, Json};
 
 /// The clock a sandbox starts with unless told otherwise (scenarios.md's default).
 pub const START: &str = "2026-01-01T00:00:00Z";

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use super::session::Signed;
 use crate::auth::Caller;
 use crate::extract::{PathParams, Query};
 use crate::routes::compliance;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 /// The only parameter of pages that show one moment.
 #[derive(Deserialize, Default)]

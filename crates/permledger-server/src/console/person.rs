@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -23,7 +22,7 @@ use super::session::Signed;
 use crate::extract::{PathParams, Query};
 use crate::moment::{existing, resolve};
 use crate::routes::{compliance, reads};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 #[derive(Deserialize, Default)]
 struct SearchQuery {

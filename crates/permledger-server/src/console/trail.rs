@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -24,7 +23,7 @@ use super::org::{caller, download_error, event_link, org_id, person_link, scope_
 use super::session::Signed;
 use crate::extract::{PathParams, Query};
 use crate::routes::audit;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 /// Entries on one page of the trail, unless the address says otherwise (`limit`, 1 to 1000).
 pub const PAGE: usize = 50;

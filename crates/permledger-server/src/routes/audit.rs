@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -15,7 +14,7 @@ use super::Answer;
 use crate::auth::Caller;
 use crate::extract::{PathParams, Query};
 use crate::moment::{fresh, resolve};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 /// The header that names what an export covers, `SEQ:HASH` (its last line says it too).
 pub const DIGEST_HEADER: &str = "permledger-digest";

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use crate::Json;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use permledger_api as api;
@@ -13,7 +12,7 @@ use permledger_domain::CommandMeta;
 use super::Answer;
 use crate::auth::Caller;
 use crate::extract::JsonBody;
-use crate::AppState;
+use crate::{AppState, Json};
 
 pub async fn submit(
     State(s): State<Arc<AppState>>,

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -18,7 +17,7 @@ use crate::auth::Caller;
 use crate::extract::{PathParams, Query};
 use crate::moment::{existing, fresh, resolve};
 use crate::routes::audit::DIGEST_HEADER;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 pub async fn orgs(
     State(s): State<Arc<AppState>>,

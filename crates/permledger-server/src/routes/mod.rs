@@ -9,10 +9,9 @@ pub mod ops;
 pub mod reads;
 pub mod verify;
 
-use crate::Json;
 use permledger_api::Endpoint;
 
-use crate::ApiError;
+use crate::{ApiError, Json};
 
 /// A JSON answer of endpoint `E`, or an error.
 pub type Answer<E> = Result<Json<<E as Endpoint>::Answer>, ApiError>;

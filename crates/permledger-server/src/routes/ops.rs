@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use permledger_api as api;
 
 use super::Answer;
-use crate::AppState;
+use crate::{AppState, Json};
 
 pub async fn healthz(State(s): State<Arc<AppState>>) -> Answer<api::Health> {
     let read_only = s.ledger.read_only().map(str::to_string);

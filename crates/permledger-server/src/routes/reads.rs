@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::State;
 use permledger_api as api;
 use permledger_domain::{check, Denial, Explanation};
@@ -13,7 +12,7 @@ use super::Answer;
 use crate::auth::Caller;
 use crate::extract::{JsonBody, PathParams, Query};
 use crate::moment::{existing, fresh, read_org, resolve};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 fn not_member() -> Explanation {
     Explanation {

@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::Json;
 use axum::extract::State;
 use permledger_api as api;
 
 use super::Answer;
 use crate::auth::Caller;
 use crate::extract::JsonBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Json};
 
 /// The hash chain and every stored event (proving, when digests are given, that the log extends
 /// each), the served projections against a rebuild from the log, and the past at the positions
