@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::bin;
+use common::{bin, http};
 
 mod common;
 
@@ -41,26 +41,6 @@ fn start_with(data: &Path, extra: &[&str]) -> (Child, String) {
             .args(extra)
             .stderr(Stdio::null()),
     )
-}
-
-/// One HTTP/1.1 request as any client would send it; returns (status, body).
-fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("Authorization", format!("Bearer {token}"));
-    if body.is_some() {
-        req = req.header("Content-Type", "application/json");
-    }
-    let mut resp = agent
-        .run(req.body(body.unwrap_or("").to_string()).unwrap())
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap())
 }
 
 /// The CLI against a running server: (exit code, stdout, stderr).
