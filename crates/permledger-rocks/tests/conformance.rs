@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use permledger_log::conformance::next_commit;
-use permledger_log::{EventLog, LogError};
+use permledger_log::{Digest, EventLog, LogError, Record};
 use permledger_rocks::{cf, RocksLog};
 
 permledger_log::conformance_tests!(permledger_rocks::RocksLog::temporary().unwrap());
@@ -18,6 +18,15 @@ fn filled(dir: &std::path::Path, commits: usize) -> RocksLog {
     log
 }
 
+/// The log in `dir` opened again: the same head and records as before, and a chain that verifies.
+fn reopened_unchanged(dir: &std::path::Path, head: Digest, records: &[Record]) -> RocksLog {
+    let log = RocksLog::open(dir).unwrap();
+    assert_eq!(log.head().unwrap(), head);
+    assert_eq!(log.read(1, 100).unwrap(), records);
+    assert!(permledger_log::verify(&log, &[], |_| {}).unwrap().is_ok());
+    log
+}
+
 #[test]
 fn what_was_acknowledged_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,9 +35,7 @@ fn what_was_acknowledged_survives_reopening() {
         let log = filled(dir.path(), 3);
         (log.head().unwrap(), log.read(1, 100).unwrap())
     };
-    let log = RocksLog::open(dir.path()).unwrap();
-    assert_eq!(log.head().unwrap(), head);
-    assert_eq!(log.read(1, 100).unwrap(), records);
+    let log = reopened_unchanged(dir.path(), head, &records);
     assert_eq!(log.org_version(&acme).unwrap(), 12);
     log.append(&[next_commit(&log, &acme, 1)]).unwrap();
     assert_eq!(log.head().unwrap().seq, 13);
@@ -55,10 +62,7 @@ fn an_unsynced_append_is_an_append_that_survives_the_process() {
         assert_eq!(log.org_version(&acme).unwrap(), 8);
         (log.head().unwrap(), log.read(1, 100).unwrap())
     };
-    let log = RocksLog::open(dir.path()).unwrap();
-    assert_eq!(log.head().unwrap(), head);
-    assert_eq!(log.read(1, 100).unwrap(), records);
-    assert!(permledger_log::verify(&log, &[], |_| {}).unwrap().is_ok());
+    reopened_unchanged(dir.path(), head, &records);
 }
 
 #[test]
